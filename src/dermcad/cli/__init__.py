@@ -1,0 +1,1 @@
+"""The ``dermcad`` command line: thin commands over the library's service functions."""

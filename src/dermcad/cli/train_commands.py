@@ -1,0 +1,9 @@
+"""Commands of this stage. See dermcad.cli.main for the conventions."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this stage's commands to the root app."""

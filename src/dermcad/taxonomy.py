@@ -1,0 +1,34 @@
+"""The fixed class taxonomy (design.md section 2).
+
+Index order is the sorted order used by the thesis and by the SIIM-ISIC 2020 winning solution.
+``melanoma`` (index 6) is the target class: "target" in every output means "flagged as melanoma".
+The mapping of every source vocabulary onto these classes lives in :mod:`dermcad.data.vocabulary`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+CLASSES: Final[tuple[str, ...]] = (
+    "AK",
+    "BCC",
+    "BKL",
+    "DF",
+    "SCC",
+    "VASC",
+    "melanoma",
+    "nevus",
+)
+TARGET_CLASS: Final = "melanoma"
+TARGET_INDEX: Final = CLASSES.index(TARGET_CLASS)
+UNKNOWN_CLASS: Final = "unknown"
+CLASSES_9: Final[tuple[str, ...]] = (*CLASSES, UNKNOWN_CLASS)
+
+
+def class_names(num_classes: int = 8) -> tuple[str, ...]:
+    """The class names for the 8-class set or the 9-class variant that keeps ``unknown``."""
+    if num_classes == len(CLASSES):
+        return CLASSES
+    if num_classes == len(CLASSES_9):
+        return CLASSES_9
+    raise ValueError(f"dermcad models have 8 or 9 classes, not {num_classes}")
