@@ -1,0 +1,1 @@
+"""Data stage: ingestion readers, the dataset index, splits and synthetic data."""
