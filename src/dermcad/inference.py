@@ -43,7 +43,8 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     scaled = np.asarray(logits, dtype=np.float64) / temperature
     scaled -= scaled.max(axis=1, keepdims=True)
     exp = np.exp(scaled)
-    return exp / exp.sum(axis=1, keepdims=True)
+    result: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
+    return result
 
 
 def predict_proba(
@@ -53,7 +54,8 @@ def predict_proba(
     tta: int = 1,
     temperature: float = 1.0,
 ) -> np.ndarray:
-    """Class probabilities ``[N, C]``: the mean over ``tta`` dihedral views of the calibrated softmax."""
+    """Class probabilities ``[N, C]``: the mean over ``tta`` dihedral views of the calibrated
+    softmax."""
     if tta not in TTA_CHOICES:
         raise ValueError(f"tta must be one of {TTA_CHOICES}, got {tta}")
     if batch.ndim != 4 or batch.shape[2] != batch.shape[3]:

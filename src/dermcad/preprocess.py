@@ -122,7 +122,7 @@ def decode_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[fmt])
+            image: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageTooLargeError(
