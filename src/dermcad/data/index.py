@@ -117,7 +117,7 @@ def index_fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -141,7 +141,7 @@ def write_index(frame: pd.DataFrame, path: Path | str, *, relative_paths: bool =
     if relative_paths:
         base = path.resolve().parent
         out["path"] = [_relative_if_under(Path(p), base) for p in out["path"]]
-    _atomic_write_text(path, out.to_csv(index=False))
+    atomic_write_text(path, out.to_csv(index=False))
     return path
 
 
@@ -213,5 +213,5 @@ def make_summary(
 def write_summary(summary: Mapping[str, Any], index_path: Path | str) -> Path:
     """Write ``summary`` atomically as ``INDEX.summary.json``; return its path."""
     out = summary_path(index_path)
-    _atomic_write_text(out, json.dumps(summary, indent=2, sort_keys=False) + "\n")
+    atomic_write_text(out, json.dumps(summary, indent=2, sort_keys=False) + "\n")
     return out
