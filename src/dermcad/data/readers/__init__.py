@@ -1,0 +1,1 @@
+"""One reader per source format; each returns an :class:`~.common.IngestResult`."""
