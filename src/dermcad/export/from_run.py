@@ -1,0 +1,160 @@
+"""``dermcad export RUN``: a run directory -> a published model package."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dermcad.errors import UserError
+from dermcad.export.package import ExportInputs, ExportReport, write_package
+from dermcad.preprocess import PreprocessSpec
+from dermcad.registry.store import publish
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    int8: bool = False
+    replace: bool = False
+    images: Path | None = None  # parity (and calibration) images when the run's index is gone
+    parity_images: int = 16
+    calibration_images: int = 64
+    eval_images: int = 400
+    display_name: str = ""
+    license: str = ""
+    card: str = ""
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: cannot read ({exc})") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return data
+
+
+def _split_rows(info: dict[str, Any], run_dir: Path, name: str) -> list[tuple[Path, int]]:
+    """Rows of split ``name`` of the run's index: ``(image path, label index)``; [] if unknown."""
+    from dermcad.data.index import read_index
+    from dermcad.data.splits import load_split, subset
+
+    index_path = Path(str((info.get("index") or {}).get("path", "")))
+    split_path = Path(str((info.get("split") or {}).get("path", "")))
+    if not index_path.name or not split_path.name:
+        return []
+    index_path = index_path if index_path.is_absolute() else run_dir / index_path
+    split_path = split_path if split_path.is_absolute() else run_dir / split_path
+    if not index_path.is_file() or not split_path.is_file():
+        return []
+    frame = read_index(index_path)
+    split = load_split(split_path, frame)
+    if name not in set(split.assignment.values()):
+        return []
+    rows = subset(frame, split, name)
+    return [(Path(p), int(i)) for p, i in zip(rows["path"], rows["label_idx"], strict=True)]
+
+
+def _folder_images(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise UserError(f"{folder}: not a folder of images")
+    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not found:
+        raise UserError(f"{folder}: no JPEG or PNG images")
+    return found
+
+
+def _spread(items: list[Any], limit: int) -> list[Any]:
+    """At most ``limit`` items spread evenly over the list (deterministic)."""
+    if len(items) <= limit:
+        return items
+    step = len(items) / limit
+    return [items[int(i * step)] for i in range(limit)]
+
+
+def _metrics(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    path = run_dir / "eval" / "metrics.json"
+    if not path.is_file():
+        return {}, {}
+    data = _read_json(path)
+    calibration = data.get("calibration") or {}
+    splits = {k: v for k, v in data.items() if k != "calibration" and isinstance(v, dict)}
+    return splits, calibration if isinstance(calibration, dict) else {}
+
+
+def inputs_from_run(run_dir: Path, options: ExportOptions) -> ExportInputs:
+    from dermcad.models import load_run
+
+    model, info = load_run(run_dir)
+    spec = PreprocessSpec.from_dict(info.get("preprocess") or {})
+    recipe_path = run_dir / "recipe.yaml"
+    recipe = (
+        yaml.safe_load(recipe_path.read_text(encoding="utf-8")) if recipe_path.is_file() else {}
+    )
+    metrics, calibration = _metrics(run_dir)
+    val = _split_rows(info, run_dir, "val") or _split_rows(info, run_dir, "test")
+    train = _split_rows(info, run_dir, "train")
+    if options.images is not None:
+        extra = _folder_images(options.images)
+        parity, calib = extra, extra
+    elif val or train:
+        parity = [p for p, _ in (val or train)]
+        calib = [p for p, _ in (train or val)]
+    else:
+        raise UserError(
+            f"{run_dir}: the run's index or split file cannot be found; pass --images FOLDER"
+        )
+    config = info.get("model") or {}
+    eval_tta = next((int(m.get("tta", 1)) for m in metrics.values() if "tta" in m), 1)
+    return ExportInputs(
+        model=model,
+        spec=spec,
+        net_type=str(config.get("net_type", "unknown")),
+        classes=list(config.get("classes") or []),
+        origin=f"dermcad train, run {run_dir.resolve().name}",
+        parity_images=_spread(parity, options.parity_images),
+        display_name=options.display_name,
+        tta=eval_tta if eval_tta in (1, 4, 8) else 1,
+        calibration={k: v for k, v in calibration.items() if k in _CALIBRATION_KEYS},
+        metrics=metrics,
+        recipe=recipe if isinstance(recipe, dict) else {},
+        dataset={
+            "index": info.get("index"),
+            "split": info.get("split"),
+            **(info.get("dataset") or {}),
+        },
+        versions={k: str(v) for k, v in (info.get("versions") or {}).items()},
+        calib_images=_spread(calib, options.calibration_images),
+        eval_images=_spread(val, options.eval_images),
+        eval_split="val" if _split_rows(info, run_dir, "val") else ("test" if val else None),
+        license=options.license,
+        card=options.card,
+    )
+
+
+_CALIBRATION_KEYS = ("temperature", "threshold", "operating_point", "ece_before", "ece_after")
+
+
+def export_run(
+    run_dir: Path, registry: Path, model_id: str, options: ExportOptions
+) -> ExportReport:
+    """Export, check and publish (atomically) one run as ``<registry>/<model_id>``."""
+    from dermcad.registry.store import check_model_id
+
+    check_model_id(model_id)
+    if (registry / model_id).exists() and not options.replace:
+        raise UserError(f"model {model_id!r} already exists in {registry}; pass --replace")
+    inputs = inputs_from_run(run_dir, options)
+    reports: list[ExportReport] = []
+
+    def write(folder: Path) -> None:
+        reports.append(write_package(inputs, model_id, folder, int8=options.int8))
+
+    publish(registry, model_id, write, replace=options.replace)
+    return reports[0]

@@ -1,0 +1,221 @@
+"""Write a model package (design.md section 4) from a torch model, checking ONNX parity."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dermcad import INTENDED_USE, __version__
+from dermcad.errors import UserError
+from dermcad.inference import predict_proba
+from dermcad.preprocess import PreprocessSpec, preprocess
+from dermcad.registry.manifest import (
+    CLASSIFIER_NAME,
+    MANIFEST_NAME,
+    ONNX_NAME,
+    Manifest,
+    Parity,
+    PreprocessInfo,
+    Quantization,
+    parse_manifest,
+)
+from dermcad.registry.runtime import make_session
+from dermcad.registry.store import sha256_file
+from dermcad.registry.verify import max_prob_diff, parity_inputs
+from dermcad.taxonomy import TARGET_INDEX
+
+PARITY_TOLERANCE = 1e-4
+PARITY_SEED = 20231
+PARITY_SEEDED_INPUTS = 2
+
+
+@dataclass
+class ExportInputs:
+    """A trained model and everything its manifest says about it."""
+
+    model: Any
+    spec: PreprocessSpec
+    net_type: str
+    classes: list[str]
+    origin: str
+    parity_images: list[Path]
+    display_name: str = ""
+    tta: int = 1
+    calibration: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    calib_images: list[Path] = field(default_factory=list)
+    eval_images: list[tuple[Path, int]] = field(default_factory=list)
+    eval_split: str | None = None
+    license: str = ""
+    card: str = ""
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    manifest: Manifest
+    parity_max_diff: float
+    parity_images: int
+
+
+def load_batch(paths: Sequence[Path], spec: PreprocessSpec) -> np.ndarray:
+    """Preprocess image files into one float32 batch through the one preprocessing function."""
+    if not paths:
+        raise UserError("no images to check the export with")
+    return np.stack([preprocess(path, spec) for path in paths])
+
+
+def _session_logits(onnx_path: Path) -> Any:
+    session = make_session(onnx_path)
+
+    def logits(batch: np.ndarray) -> np.ndarray:
+        parts = [
+            session.run(["logits"], {"image": batch[i : i + 16]})[0]
+            for i in range(0, len(batch), 16)
+        ]
+        return np.concatenate(parts).astype(np.float32)
+
+    return logits
+
+
+def check_parity(inputs: ExportInputs, onnx_path: Path) -> float:
+    """Largest probability difference, torch vs ONNX Runtime, on real images; fails above 1e-4."""
+    from dermcad.export.onnx_export import torch_logits
+
+    batch = load_batch(inputs.parity_images, inputs.spec)
+    temperature = float(inputs.calibration.get("temperature", 1.0))
+
+    def torch_fn(b: np.ndarray) -> np.ndarray:
+        return torch_logits(inputs.model, b)
+
+    reference = predict_proba(torch_fn, batch, tta=inputs.tta, temperature=temperature)
+    exported = predict_proba(
+        _session_logits(onnx_path), batch, tta=inputs.tta, temperature=temperature
+    )
+    diff = float(np.abs(reference - exported).max())
+    if not diff < PARITY_TOLERANCE:
+        raise UserError(
+            f"ONNX parity check failed: probabilities differ by up to {diff:.2e} "
+            f"(limit {PARITY_TOLERANCE:.0e}) on {len(batch)} images"
+        )
+    return diff
+
+
+def _melanoma_scores(logits_fn: Any, paths: Sequence[Path], spec: PreprocessSpec) -> np.ndarray:
+    scores = [
+        predict_proba(logits_fn, load_batch(paths[i : i + 32], spec))[:, TARGET_INDEX]
+        for i in range(0, len(paths), 32)
+    ]
+    return np.concatenate(scores)
+
+
+def _quantize(inputs: ExportInputs, fp32: Path, int8: Path) -> Quantization:
+    from dermcad.export.quantize import melanoma_auc, quantize_int8
+
+    paths = inputs.calib_images
+    batches = [load_batch(paths[i : i + 8], inputs.spec) for i in range(0, len(paths), 8)]
+    quantize_int8(fp32, int8, batches)
+    result = Quantization(
+        method="onnxruntime static QDQ, int8 per-channel weights, MinMax calibration",
+        calibration_images=len(paths),
+        eval_split=inputs.eval_split,
+        eval_images=len(inputs.eval_images),
+    )
+    if inputs.eval_images:
+        eval_paths = [p for p, _ in inputs.eval_images]
+        positives = np.array([label == TARGET_INDEX for _, label in inputs.eval_images])
+        before = melanoma_auc(
+            _melanoma_scores(_session_logits(fp32), eval_paths, inputs.spec), positives
+        )
+        after = melanoma_auc(
+            _melanoma_scores(_session_logits(int8), eval_paths, inputs.spec), positives
+        )
+        result.fp32_melanoma_auc, result.int8_melanoma_auc = before, after
+        if before is not None and after is not None:
+            result.auc_change = after - before
+    return result
+
+
+def write_package(inputs: ExportInputs, model_id: str, folder: Path, *, int8: bool) -> ExportReport:
+    """Fill ``folder`` with ``model.onnx``, ``model.json`` (and ``classifier.npz`` for CAMs)."""
+    from dermcad.export.onnx_export import classifier_arrays, export_onnx, torch_logits
+
+    classifier = classifier_arrays(inputs.model)
+    fp32 = folder / ("fp32.onnx" if int8 else ONNX_NAME)
+    outputs = export_onnx(inputs.model, inputs.spec.img_size, fp32, features=classifier is not None)
+    diff = check_parity(inputs, fp32)
+    seeded = parity_inputs(PARITY_SEED, PARITY_SEEDED_INPUTS, inputs.spec.img_size)
+    reference_logits = torch_logits(inputs.model, seeded)
+    quantization = None
+    if int8:
+        quantization = _quantize(inputs, fp32, folder / ONNX_NAME)
+        fp32.unlink()
+        reference_logits = _session_logits(folder / ONNX_NAME)(seeded)
+    onnx_path = folder / ONNX_NAME
+    seeded_diff = max_prob_diff(reference_logits, _session_logits(onnx_path)(seeded))
+    classifier_sha = None
+    if classifier is not None:
+        with (folder / CLASSIFIER_NAME).open("wb") as handle:
+            np.savez(handle, weight=classifier[0], bias=classifier[1])
+        classifier_sha = sha256_file(folder / CLASSIFIER_NAME)
+    manifest = parse_manifest(
+        {
+            "id": model_id,
+            "display_name": inputs.display_name or model_id,
+            "origin": inputs.origin,
+            "net_type": inputs.net_type,
+            "img_size": inputs.spec.img_size,
+            "out_dim": len(inputs.classes),
+            "classes": list(inputs.classes),
+            "preprocess": PreprocessInfo.from_spec(inputs.spec).model_dump(),
+            "tta": inputs.tta,
+            "calibration": inputs.calibration,
+            "metrics": inputs.metrics,
+            "recipe": inputs.recipe,
+            "dataset": inputs.dataset,
+            "versions": {**inputs.versions, **_versions()},
+            "sha256": sha256_file(onnx_path),
+            "classifier_sha256": classifier_sha,
+            "outputs": outputs,
+            "precision": "int8" if int8 else "fp32",
+            "quantization": quantization.model_dump() if quantization else None,
+            "parity": Parity(
+                seed=PARITY_SEED,
+                n=PARITY_SEEDED_INPUTS,
+                reference="onnxruntime" if int8 else "torch",
+                logits=reference_logits.astype(float).tolist(),
+                max_prob_diff=max(diff, seeded_diff) if not int8 else diff,
+                tolerance=PARITY_TOLERANCE,
+                images_checked=len(inputs.parity_images),
+            ).model_dump(),
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "intended_use": INTENDED_USE,
+            "license": inputs.license,
+            "card": inputs.card,
+        },
+        "exported manifest",
+    )
+    (folder / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+    return ExportReport(manifest, diff, len(inputs.parity_images))
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    return {
+        "dermcad": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }

@@ -1,0 +1,82 @@
+"""Static int8 quantization (QDQ) with ONNX Runtime, calibrated on training images."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dermcad.errors import UserError
+
+
+class _BatchReader:
+    """ONNX Runtime's ``CalibrationDataReader`` protocol over preprocessed batches."""
+
+    def __init__(self, batches: Sequence[np.ndarray]) -> None:
+        self._iter: Iterator[np.ndarray] = iter(batches)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._iter, None)
+        return None if batch is None else {"image": batch}
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path, batches: Sequence[np.ndarray]) -> None:
+    """Write a per-channel, QDQ int8 model calibrated on ``batches`` (float32 ``[n, 3, S, S]``)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if not batches:
+        raise UserError("int8 quantization needs calibration images; none were found")
+    sink = io.StringIO()
+    ort_logger = logging.getLogger("onnxruntime")
+    previous = ort_logger.level
+    ort_logger.setLevel(logging.ERROR)
+    try:
+        with (
+            tempfile.TemporaryDirectory(dir=int8_path.parent) as tmp,
+            contextlib.redirect_stdout(sink),
+        ):
+            prepared = Path(tmp) / "prepared.onnx"
+            quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+            quantize_static(
+                str(prepared),
+                str(int8_path),
+                _BatchReader(batches),
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                calibrate_method=CalibrationMethod.MinMax,
+                extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+            )
+    except UserError:
+        raise
+    except Exception as exc:  # onnxruntime.quantization raises many types
+        raise UserError(f"int8 quantization failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        ort_logger.setLevel(previous)
+
+
+def melanoma_auc(scores: np.ndarray, is_melanoma: np.ndarray) -> float | None:
+    """Rank-based (Mann-Whitney) AUC with ties averaged; ``None`` when only one class is present."""
+    scores = np.asarray(scores, dtype=np.float64)
+    positives = np.asarray(is_melanoma, dtype=bool)
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    sorted_scores = scores[order]
+    start = 0
+    while start < len(scores):
+        end = start
+        while end + 1 < len(scores) and sorted_scores[end + 1] == sorted_scores[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2.0 + 1.0
+        start = end + 1
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))

@@ -1,0 +1,1 @@
+"""Model packages: the manifest schema, atomic publishing, verification and loading (no torch)."""

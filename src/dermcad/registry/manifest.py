@@ -1,0 +1,198 @@
+"""The model manifest (``model.json``): one schema for every published model (design.md section 4).
+
+Pure pydantic, no torch, no onnxruntime: the registry commands, the API and a model card all read
+it. The top level forbids unknown keys, so a typo in a hand-edited manifest fails loudly; the
+metric objects allow extra keys beside the fixed ones.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dermcad.errors import UserError
+from dermcad.inference import TTA_CHOICES
+from dermcad.preprocess import PreprocessSpec
+from dermcad.taxonomy import TARGET_CLASS
+
+MANIFEST_FORMAT = "dermcad-model/1"
+MANIFEST_NAME = "model.json"
+ONNX_NAME = "model.onnx"
+CLASSIFIER_NAME = "classifier.npz"
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class PreprocessInfo(BaseModel):
+    """The preprocessing spec as stored: mirrors :class:`dermcad.preprocess.PreprocessSpec`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    img_size: int = Field(ge=8)
+    resize: Literal["squash"] = "squash"
+    interpolation: Literal["bilinear", "bicubic", "nearest", "lanczos"] = "bilinear"
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    channel_order: Literal["RGB"] = "RGB"
+    layout: Literal["NCHW"] = "NCHW"
+
+    def to_spec(self) -> PreprocessSpec:
+        return PreprocessSpec.from_dict(self.model_dump())
+
+    @classmethod
+    def from_spec(cls, spec: PreprocessSpec) -> PreprocessInfo:
+        return cls.model_validate(spec.to_dict())
+
+
+class SplitMetrics(BaseModel):
+    """``metrics.<split>``: a flat object with fixed keys; other keys may sit beside them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    melanoma_auc: float | None
+    melanoma_auc_ci95: tuple[float, float] | None = None
+    balanced_accuracy: float | None = None
+    macro_auc: float | None = None
+    pauc_80: float | None = None
+    sensitivity: float | None = None
+    specificity: float | None = None
+    n_images: int = Field(ge=0)
+    tta: int = 1
+    split_id: str | None = None
+
+
+class Calibration(BaseModel):
+    """Temperature scaling and the melanoma decision threshold with its operating point."""
+
+    model_config = ConfigDict(extra="allow")
+
+    temperature: float = Field(default=1.0, gt=0)
+    threshold: float = Field(default=0.5, ge=0, le=1)
+    operating_point: str = "argmax-equivalent default (0.5); not calibrated"
+
+
+class Parity(BaseModel):
+    """Reference outputs for ``registry verify``: seeded inputs and the logits they must give."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int
+    n: int = Field(ge=1)
+    reference: Literal["torch", "onnxruntime"]
+    logits: list[list[float]]
+    max_prob_diff: float
+    tolerance: float = Field(gt=0)
+    images_checked: int = Field(default=0, ge=0)
+
+
+class Quantization(BaseModel):
+    """How an int8 package was made and what it cost."""
+
+    model_config = ConfigDict(extra="allow")
+
+    method: str
+    calibration_images: int = Field(ge=0)
+    fp32_melanoma_auc: float | None = None
+    int8_melanoma_auc: float | None = None
+    auc_change: float | None = None
+    eval_split: str | None = None
+    eval_images: int = 0
+
+
+class Manifest(BaseModel):
+    """Everything needed to use ``model.onnx`` without the code that wrote it."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    format: Literal["dermcad-model/1"] = "dermcad-model/1"
+    id: str = Field(pattern=MODEL_ID_PATTERN)
+    version: str = "1"
+    display_name: str = ""
+    origin: str
+    net_type: str
+    img_size: int = Field(ge=8)
+    out_dim: int = Field(ge=2)
+    classes: list[str]
+    target_class: str = TARGET_CLASS
+    preprocess: PreprocessInfo
+    tta: int = 1
+    calibration: Calibration = Calibration()
+    metrics: dict[str, SplitMetrics] = {}
+    recipe: dict[str, Any] = {}
+    dataset: dict[str, Any] = {}
+    versions: dict[str, str] = {}
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    classifier_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    outputs: list[str] = ["logits"]
+    precision: Literal["fp32", "int8"] = "fp32"
+    quantization: Quantization | None = None
+    parity: Parity | None = None
+    created: str
+    intended_use: str
+    license: str = ""
+    card: str = ""
+
+    @field_validator("tta")
+    @classmethod
+    def _tta_choice(cls, value: int) -> int:
+        if value not in TTA_CHOICES:
+            raise ValueError(f"tta must be one of {TTA_CHOICES}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Manifest:
+        if len(self.classes) != self.out_dim:
+            raise ValueError(f"out_dim is {self.out_dim} but {len(self.classes)} classes are named")
+        if self.target_class not in self.classes:
+            raise ValueError(f"target_class {self.target_class!r} is not one of the classes")
+        if self.preprocess.img_size != self.img_size:
+            raise ValueError("preprocess.img_size differs from img_size")
+        if "logits" not in self.outputs:
+            raise ValueError("outputs must include 'logits'")
+        return self
+
+    @property
+    def has_heatmaps(self) -> bool:
+        return "features" in self.outputs and self.classifier_sha256 is not None
+
+    @property
+    def spec(self) -> PreprocessSpec:
+        return self.preprocess.to_spec()
+
+    @property
+    def threshold(self) -> float:
+        return self.calibration.threshold
+
+    @property
+    def temperature(self) -> float:
+        return self.calibration.temperature
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False) + "\n"
+
+
+def parse_manifest(data: dict[str, Any], source: str) -> Manifest:
+    """Validate manifest data; a :class:`UserError` naming ``source`` and every problem."""
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise UserError(f"{source}: invalid model manifest: {problems}") from exc
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Read and validate ``model.json``."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise UserError(f"{path}: no model manifest here") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the model manifest: {exc}") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a model manifest is a JSON object")
+    return parse_manifest(data, str(path))

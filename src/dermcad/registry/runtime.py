@@ -1,0 +1,101 @@
+"""Load a model package into an ONNX Runtime session, after checking its sha256.
+
+One place decides the ONNX Runtime settings: intra-op threads (a fixed number, so several workers
+do not oversubscribe the CPU), no inter-op parallelism, and no spinning threads (an idle API must
+not burn a core polling for work).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dermcad.errors import UserError
+from dermcad.registry.manifest import CLASSIFIER_NAME
+from dermcad.registry.store import Package, sha256_file
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """ONNX Runtime settings shared by every session of a process."""
+
+    intra_op_threads: int = 1
+    allow_spinning: bool = False
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+
+
+def check_integrity(package: Package) -> None:
+    """Raise :class:`UserError` unless the files' sha256 match the manifest."""
+    actual = sha256_file(package.onnx_path)
+    if actual != package.manifest.sha256:
+        raise UserError(
+            f"{package.onnx_path}: sha256 {actual} does not match the manifest "
+            f"({package.manifest.sha256}); the file was changed or is damaged"
+        )
+    expected = package.manifest.classifier_sha256
+    if expected is not None:
+        path = package.path / CLASSIFIER_NAME
+        if not path.is_file():
+            raise UserError(f"{path}: missing (the manifest names its sha256)")
+        if sha256_file(path) != expected:
+            raise UserError(f"{path}: sha256 does not match the manifest")
+
+
+def make_session(
+    onnx_path: Path, options: RuntimeOptions = RuntimeOptions()
+) -> onnxruntime.InferenceSession:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = max(1, options.intra_op_threads)
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    spin = "1" if options.allow_spinning else "0"
+    so.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    so.add_session_config_entry("session.inter_op.allow_spinning", spin)
+    available = set(ort.get_available_providers())
+    providers = [p for p in options.providers if p in available] or ["CPUExecutionProvider"]
+    try:
+        return ort.InferenceSession(str(onnx_path), sess_options=so, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise UserError(f"{onnx_path}: ONNX Runtime cannot load the model: {exc}") from exc
+
+
+def load_classifier(package: Package) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(W [C, F], b [C])`` for class-activation maps, or ``None`` if the package has none."""
+    if not package.manifest.has_heatmaps:
+        return None
+    with np.load(package.path / CLASSIFIER_NAME, allow_pickle=False) as data:
+        weight = np.asarray(data["weight"], dtype=np.float32)
+        bias = np.asarray(data["bias"], dtype=np.float32)
+    if weight.shape[0] != package.manifest.out_dim or bias.shape != (package.manifest.out_dim,):
+        raise UserError(f"{package.path / CLASSIFIER_NAME}: shapes do not match out_dim")
+    return weight, bias
+
+
+@dataclass(frozen=True)
+class LoadedPackage:
+    """A package whose integrity was checked, with its session (and CAM weights, if any)."""
+
+    package: Package
+    session: Any  # onnxruntime.InferenceSession (kept Any: onnxruntime has no type hints)
+    classifier: tuple[np.ndarray, np.ndarray] | None
+
+
+def load_package(package: Package, options: RuntimeOptions = RuntimeOptions()) -> LoadedPackage:
+    """Check the sha256, then open the session. Never runs an unverified file."""
+    check_integrity(package)
+    session = make_session(package.onnx_path, options)
+    names = {output.name for output in session.get_outputs()}
+    missing = set(package.manifest.outputs) - names
+    if missing:
+        raise UserError(f"{package.onnx_path}: outputs {sorted(missing)} named in the manifest")
+    return LoadedPackage(package, session, load_classifier(package))

@@ -1,0 +1,96 @@
+"""The ONNX Runtime model runner used by ``dermcad predict``, the API workers and verification.
+
+One session per model, loaded once and shared (``InferenceSession.run`` is thread-safe). The runner
+provides the *logits function* that :func:`dermcad.inference.predict_proba` (the one inference path)
+calls, runs large batches in chunks, and keeps the identity view's feature map for heat maps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dermcad.inference import Decision, decide, predict_proba
+from dermcad.registry.manifest import Manifest
+from dermcad.registry.runtime import LoadedPackage, RuntimeOptions, load_package
+from dermcad.registry.store import Package
+
+INPUT_NAME = "image"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's calibrated probabilities, the decision and (optionally) its CAM."""
+
+    probabilities: np.ndarray
+    decision: Decision
+    cam: np.ndarray | None
+
+
+class ModelRunner:
+    """Runs one loaded package. Thread-safe; batches are split into chunks of ``batch_size``."""
+
+    def __init__(self, loaded: LoadedPackage, batch_size: int = 16) -> None:
+        self.loaded = loaded
+        self.batch_size = max(1, batch_size)
+        self._session = loaded.session
+        self._with_features = loaded.classifier is not None
+
+    @classmethod
+    def open(
+        cls, package: Package, options: RuntimeOptions = RuntimeOptions(), batch_size: int = 16
+    ) -> ModelRunner:
+        return cls(load_package(package, options), batch_size)
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.loaded.package.manifest
+
+    @property
+    def has_heatmaps(self) -> bool:
+        return self._with_features
+
+    def run(self, batch: np.ndarray, *, features: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Raw ``logits`` (and ``features`` if asked, else an empty array) for a batch."""
+        names = ["logits", "features"] if features else ["logits"]
+        logits_parts: list[np.ndarray] = []
+        feature_parts: list[np.ndarray] = []
+        for start in range(0, len(batch), self.batch_size):
+            chunk = np.ascontiguousarray(batch[start : start + self.batch_size], dtype=np.float32)
+            outputs = self._session.run(names, {INPUT_NAME: chunk})
+            logits_parts.append(np.asarray(outputs[0], dtype=np.float32))
+            if features:
+                feature_parts.append(np.asarray(outputs[1], dtype=np.float32))
+        logits = np.concatenate(logits_parts)
+        feats = np.concatenate(feature_parts) if features else np.empty(0, dtype=np.float32)
+        return logits, feats
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """The logits function for :func:`dermcad.inference.predict_proba`."""
+        return self.run(batch)[0]
+
+    def predict(self, batch: np.ndarray, tta: int | None = None) -> list[Prediction]:
+        """Probabilities, decisions and CAMs for a preprocessed ``[N, 3, S, S]`` batch."""
+        manifest = self.manifest
+        views = manifest.tta if tta is None else tta
+        kept: list[np.ndarray] = []
+
+        def logits_fn(view: np.ndarray) -> np.ndarray:
+            # The first view predict_proba asks for is the identity: keep its feature map.
+            want = self._with_features and not kept
+            logits, feats = self.run(view, features=want)
+            if want:
+                kept.append(feats)
+            return logits
+
+        probs = predict_proba(logits_fn, batch, tta=views, temperature=manifest.temperature)
+        decisions = [decide(row, manifest.threshold, manifest.classes) for row in probs]
+        cams: Sequence[np.ndarray | None] = [None] * len(batch)
+        if kept and self.loaded.classifier is not None:
+            from dermcad.serving.heatmap import class_activation_maps
+
+            weight, _ = self.loaded.classifier
+            cams = class_activation_maps(kept[0], weight, [d.label for d in decisions])
+        return [Prediction(p, d, c) for p, d, c in zip(probs, decisions, cams, strict=True)]
