@@ -16,9 +16,13 @@ from dermcad.data.readers.common import IngestResult, summary_details
 from dermcad.errors import UserError
 
 
+def _text(value: object) -> str:
+    return str(value.resolve()) if isinstance(value, Path) else str(value)
+
+
 def summarize(result: IngestResult, inputs: Mapping[str, Any]) -> dict[str, Any]:
     """The summary of an ingestion: counts per class and per exclusion reason."""
-    details = summary_details(result, {k: str(v) for k, v in inputs.items()})
+    details = summary_details(result, {k: _text(v) for k, v in inputs.items()})
     return make_summary(result.frame, result.reasons, source=result.source, details=details)
 
 
