@@ -1,0 +1,71 @@
+// The grid of images: one tile per image, red when flagged melanoma, blue otherwise, with the
+// class and the melanoma probability as text (colour is never the only signal).
+
+import { el, icon, percent } from "./format.js";
+import { melanomaProbability } from "./sort.js";
+
+/** "flagged", "clear", "error", "running" or "loaded": what a tile shows. */
+export function tileState(item) {
+  if (item.error || item.result?.error) return "error";
+  if (item.result) return item.result.prediction?.target ? "flagged" : "clear";
+  return item.status === "running" ? "running" : "loaded";
+}
+
+function badge(state) {
+  switch (state) {
+    case "flagged":
+      return el("span", { class: "badge badge-flagged" }, icon("alert"), "Melanoma suspected");
+    case "clear":
+      return el("span", { class: "badge badge-clear" }, "Not flagged");
+    case "error":
+      return el("span", { class: "badge badge-error" }, icon("alert"), "Not analysed");
+    case "running":
+      return el("span", { class: "badge badge-running" }, "Analysing…");
+    default:
+      return null;
+  }
+}
+
+function summary(item, state) {
+  if (state === "error") {
+    return el("span", { class: "tile-errmsg", role: "alert" }, item.error ?? item.result.error);
+  }
+  if (state === "flagged" || state === "clear") {
+    return el(
+      "span",
+      { class: "tile-result" },
+      el("span", { class: "tile-class" }, item.result.prediction.prediction),
+      el("span", { class: "tile-prob" }, `melanoma ${percent(melanomaProbability(item))}`),
+    );
+  }
+  const size = item.localSize ? `${item.localSize.width} × ${item.localSize.height}` : "";
+  return el("span", { class: "tile-result muted" }, size || "Ready");
+}
+
+function label(item, state) {
+  if (state === "flagged" || state === "clear") {
+    const verdict = state === "flagged" ? "flagged as suspected melanoma" : "not flagged";
+    return `${item.name}: ${verdict}, predicted ${item.result.prediction.prediction}, melanoma probability ${percent(melanomaProbability(item))}. Open details`;
+  }
+  if (state === "error") return `${item.name}: not analysed. Open details`;
+  return `${item.name}. Open details`;
+}
+
+function thumbnail(item) {
+  if (item.previewFailed) return el("span", { class: "tile-noimg" }, "No preview");
+  return el("img", { src: item.url, alt: "", decoding: "async" });
+}
+
+export function renderTiles(list, items, onOpen) {
+  const nodes = items.map((item) => {
+    const state = tileState(item);
+    const button = el(
+      "button",
+      { type: "button", class: "tile-open", "aria-label": label(item, state), onclick: () => onOpen(item) },
+      el("span", { class: "tile-thumb" }, thumbnail(item), badge(state)),
+      el("span", { class: "tile-info" }, el("span", { class: "tile-name" }, item.name), summary(item, state)),
+    );
+    return el("li", { class: `tile tile-${state}`, dataset: { name: item.name, state } }, button);
+  });
+  list.replaceChildren(...nodes);
+}
