@@ -136,6 +136,9 @@ def write_index(frame: pd.DataFrame, path: Path | str, *, relative_paths: bool =
     relative to it; others stay absolute.
     """
     path = Path(path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise UserError(f"{path}: missing required column(s) {', '.join(missing)}")
     out = normalize_index(frame)
     validate_index(out, str(path))
     if relative_paths:

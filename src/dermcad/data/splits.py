@@ -79,6 +79,16 @@ def _deal_groups(
     """Split number of every row: whole groups dealt greedily to keep class shares balanced."""
     if frame.empty:
         raise UserError("cannot split an empty index")
+    # Work in image-id order so that the split depends on the index's content, not its row order.
+    rows = np.argsort(frame["image_id"].astype(str).to_numpy(), kind="stable")
+    codes = np.empty(len(frame), dtype=int)
+    codes[rows] = _deal_sorted(frame.iloc[rows].reset_index(drop=True), fractions, seed, group_by)
+    return codes
+
+
+def _deal_sorted(
+    frame: pd.DataFrame, fractions: Sequence[float], seed: int, group_by: str
+) -> np.ndarray:
     keys = group_keys(frame, group_by)
     group_codes, _ = pd.factorize(keys)
     class_codes, _ = pd.factorize(frame["label"].astype(str))

@@ -1,0 +1,25 @@
+"""Fixtures shared by the test suite (data stage: real data location, a synthetic dataset)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the project root; tests using it are marked ``realdata``."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"real data folder {SHARED_DATA} not found")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def synthetic_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 240-image synthetic dataset (64 px, seed 0), made once per session; do not modify."""
+    from dermcad.data.synthetic import make_synthetic_dataset
+
+    return make_synthetic_dataset(tmp_path_factory.mktemp("synthetic"), 240, seed=0)
