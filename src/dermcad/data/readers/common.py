@@ -157,20 +157,16 @@ def finish(
     images: dict[str, Path],
     *,
     verify_images: bool = False,
-    alt_names: pd.Series | None = None,
 ) -> IngestResult:
     """Turn candidate rows into index rows, counting every image left out by reason.
 
-    ``images`` maps file stems to paths; ``alt_names`` (same index as ``rows``) gives a second
-    stem to try, e.g. a ``_downsampled`` file name.
+    ``images`` maps image ids (file stems) to paths.
     """
     result = IngestResult(frame=rows.iloc[0:0], source=source)
     excluded = rows["label"].isna()
     result.note("excluded_diagnosis", rows.loc[excluded, "image_id"].astype(str))
     rows = _drop_duplicates(rows[~excluded], result)
     paths = rows["image_id"].map(images)
-    if alt_names is not None:
-        paths = paths.fillna(alt_names.loc[rows.index].map(images))
     missing = paths.isna()
     result.note("missing_file", rows.loc[missing, "image_id"].astype(str))
     rows = rows[~missing].assign(path=paths[~missing].astype(str))

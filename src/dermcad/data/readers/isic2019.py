@@ -53,13 +53,9 @@ def read_isic_onehot(
     )
     multi = rows.loc[several, "image_id"].astype(str)
     rows = rows[~several]
-    result = finish(
-        rows,
-        source,
-        find_images(images),
-        verify_images=verify_images,
-        alt_names=table.loc[rows.index, "image"].str.strip(),
-    )
+    found = find_images(images)
+    by_base = {base_isic_id(stem): path for stem, path in found.items()}
+    result = finish(rows, source, {**by_base, **found}, verify_images=verify_images)
     result.note("conflicting_label", multi)
     return rows, result
 

@@ -36,7 +36,8 @@ def merge_frames(frames: Sequence[pd.DataFrame]) -> IngestResult:
     later = rows[repeated]
     for name in _FILLABLE:
         donors = later[later[name] != ""].drop_duplicates("image_id").set_index("image_id")[name]
-        filled = first.index.to_series().map(donors).fillna("")
+        values = donors.to_dict()
+        filled = pd.Series([values.get(i, "") for i in first.index], index=first.index, dtype=str)
         first[name] = first[name].where(first[name] != "", filled)
     donors_age = later.dropna(subset=["age"]).drop_duplicates("image_id").set_index("image_id")
     first["age"] = first["age"].fillna(first.index.to_series().map(donors_age["age"]))
