@@ -10,7 +10,7 @@ function figure(item) {
   const heatmapUrl = item.result?.heatmap_url ?? null;
   const image = el("img", { class: "details-img", src: item.url, alt: `Dermoscopy image ${item.name}` });
   const overlay = heatmapUrl
-    ? el("img", { class: "heatmap", src: heatmapUrl, alt: "", hidden: true, "aria-hidden": "true" })
+    ? el("img", { class: "heatmap", alt: "", hidden: true, "aria-hidden": "true" })
     : null;
   const opacity = el("input", {
     type: "range", min: "0.2", max: "1", step: "0.05", value: "0.6", class: "heat-opacity",
@@ -25,6 +25,7 @@ function figure(item) {
       onclick: () => {
         const on = toggle.getAttribute("aria-pressed") !== "true";
         toggle.setAttribute("aria-pressed", String(on));
+        if (on && !overlay.getAttribute("src")) overlay.src = heatmapUrl; // fetched on first use
         overlay.hidden = !on;
         opacity.disabled = !on;
       },

@@ -1,0 +1,279 @@
+"""End to end: the web UI in headless Chromium against a real ``dermcad serve``.
+
+Every expectation about results comes from the API's own answer (``/from_task``), fetched by the
+test itself, never from constants.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import LARGE_IMAGE
+
+pytestmark = [pytest.mark.browser, pytest.mark.realdata, pytest.mark.slow]
+
+BAD_NAME = "not-really-an-image.jpg"
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+def rgb(css: str) -> tuple[int, ...]:
+    match = re.match(r"rgba?\((\d+), (\d+), (\d+)", css)
+    assert match, css
+    return tuple(int(v) for v in match.groups())
+
+
+def tile_names(page: Any) -> list[str]:
+    return list(page.eval_on_selector_all("#tiles .tile", "ts => ts.map(t => t.dataset.name)"))
+
+
+def tile(page: Any, name: str) -> Any:
+    return page.locator(f'#tiles .tile[data-name="{name}"]')
+
+
+def open_page(browser: Any, server: str, **context: Any) -> tuple[Any, list[str], list[str]]:
+    """A fresh page with the models loaded; returns it, its requested URLs and its JS errors."""
+    ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True, **context)
+    page = ctx.new_page()
+    requests: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server)
+    page.wait_for_selector("#model-list .model-option")
+    return page, requests, errors
+
+
+def wait_idle(page: Any) -> None:
+    page.wait_for_function(
+        "document.querySelector('#predict-label').textContent !== 'Analysing…'", timeout=120_000
+    )
+
+
+@pytest.fixture
+def bad_file(tmp_path: Path) -> Path:
+    path = tmp_path / BAD_NAME
+    path.write_text("this is plain text, not a JPEG\n", encoding="utf-8")
+    return path
+
+
+def test_empty_page_shows_models_and_disclaimer(
+    browser: Any, server: str, screenshot_dir: Path
+) -> None:
+    page, requests, errors = open_page(browser, server)
+    cards = httpx.get(f"{server}models").json()["models"]
+    public = httpx.get(f"{server}public_models").json()["models"]
+    options = page.locator("#model-list .model-option")
+    assert options.count() == len(public)
+    for card in cards:
+        text = page.locator(f'.model-option[data-model-id="{card["id"]}"]').inner_text()
+        assert card["display_name"] in text
+        assert f"{card['test_melanoma_auc']:.3f}" in text
+    assert "not a diagnosis" in page.locator("#disclaimer").inner_text()
+    assert page.locator("#predict").is_disabled()
+    page.screenshot(path=str(screenshot_dir / "ui-empty.png"))
+    outside = [u for u in requests if not u.startswith((server, "blob:", "data:"))]
+    assert outside == [], "the page loaded something from outside the server"
+    assert errors == []
+
+
+def test_predict_sort_details_export(
+    browser: Any, server: str, test_images: list[Path], bad_file: Path, screenshot_dir: Path
+) -> None:
+    page, requests, errors = open_page(browser, server)
+    responses: list[Any] = []
+    page.on("response", lambda r: responses.append(r) if "predict" in r.url else None)
+
+    # Load: many at once; then a duplicate name and a non-image, each refused with a notice.
+    page.set_input_files("#file-input", [str(p) for p in test_images] + [str(bad_file)])
+    notes = bad_file.parent / "notes.txt"
+    notes.write_text("a note", encoding="utf-8")
+    page.set_input_files("#file-input", [str(test_images[0]), str(notes)])
+    notices = page.locator("#notices").inner_text()
+    assert f"Already loaded, ignored: {test_images[0].name}" in notices
+    assert "Not an image, ignored: notes.txt" in notices
+    names = sorted([p.name for p in test_images] + [BAD_NAME])
+    assert sorted(tile_names(page)) == names
+
+    # Before prediction: by name, toggling direction.
+    assert tile_names(page) == sorted(tile_names(page), key=str.casefold)
+    page.click("#sort-name")
+    assert tile_names(page) == sorted(tile_names(page), key=str.casefold, reverse=True)
+    page.click("#sort-name")
+    page.wait_for_function(  # every real image's own size read, the text file shown as no preview
+        "[...document.querySelectorAll('#tiles .tile')].every(t => t.querySelector('.tile-noimg')"
+        " || t.querySelector('.tile-result').textContent.includes('×'))"
+    )
+    page.screenshot(path=str(screenshot_dir / "ui-loaded.png"))
+
+    page.click("#predict")
+    wait_idle(page)
+
+    # The API refused the text file (415) before queueing; the page says so next to it.
+    model_id = page.eval_on_selector("input[name=model]:checked", "e => e.value")
+    refused = httpx.post(
+        f"{server}predict",
+        params={"model_id": model_id},
+        files={"file": (BAD_NAME, bad_file.read_bytes(), "image/jpeg")},
+    )
+    assert refused.status_code == 415
+    bad_tile = tile(page, BAD_NAME)
+    assert bad_tile.get_attribute("data-state") == "error"
+    assert refused.json()["detail"] in bad_tile.inner_text()
+
+    accepted = [r for r in responses if r.status == 200 and "predict_bulk" in r.url]
+    assert len(accepted) == 1
+    task_id = accepted[0].json()["task_uuid"]
+    items = httpx.get(f"{server}from_task/{task_id}", params={"wait": 0}).json()
+    assert [i["name"] for i in items] == [p.name for p in test_images]  # upload order
+
+    # Each tile: colour and text from the API's own answer.
+    for item in items:
+        t = tile(page, item["name"])
+        flagged = item["prediction"]["target"]
+        assert t.get_attribute("data-state") == ("flagged" if flagged else "clear")
+        r, _, b = rgb(t.evaluate("e => getComputedStyle(e).backgroundColor"))
+        assert (r > b + 20) if flagged else (b > r + 20), (item["name"], r, b)
+        text = t.inner_text()
+        assert item["prediction"]["prediction"] in text
+        assert f"{100 * item['melanoma_probability']:.1f} %" in text
+        assert ("Melanoma suspected" if flagged else "Not flagged") in text
+
+    # After prediction: by melanoma probability, highest first, then toggled.
+    by_prob = [i["name"] for i in sorted(items, key=lambda i: -i["melanoma_probability"])]
+    assert tile_names(page)[: len(items)] == by_prob
+    page.click("#sort-prob")
+    assert tile_names(page)[: len(items)] == by_prob[::-1]
+    page.click("#sort-prob")
+    page.screenshot(path=str(screenshot_dir / "ui-results.png"))
+    check_details(page, items, screenshot_dir)
+    check_model_card(page, server, screenshot_dir)
+    check_csv(page, items)
+    check_report_and_reset(page, items, screenshot_dir)
+    assert [u for u in requests if not u.startswith((server, "blob:", "data:"))] == []
+    assert errors == []
+
+
+def check_details(page: Any, items: list[dict[str, Any]], screenshot_dir: Path) -> None:
+    item = next(i for i in items if i["name"] == LARGE_IMAGE)
+    opener = tile(page, LARGE_IMAGE).locator("button")
+    opener.focus()
+    page.keyboard.press("Enter")
+    dialog = page.locator("#details")
+    assert dialog.evaluate("d => d.open")
+    assert page.locator("#details-title").inner_text() == LARGE_IMAGE
+    bars = page.locator("#details .bar-row")
+    assert bars.count() == len(item["probabilities"]) == 8
+    for k in range(8):
+        row = bars.nth(k)
+        expected = item["probabilities"][row.get_attribute("data-class")]
+        assert float(row.get_attribute("data-p")) == pytest.approx(expected, abs=1e-12)
+    body = page.locator("#details-body").inner_text()
+    assert f"{item['width']} × {item['height']} px" in body
+    assert (item["width"], item["height"]) == (3072, 2304)
+    meta = item["metadata"]
+    for value in (meta["net_type"], meta["origin"], str(meta["img_size"])):
+        assert value in body
+
+    # Heat map overlay from item.heatmap_url.
+    toggle = page.locator("#heatmap-toggle")
+    assert item["heatmap_url"] and toggle.is_enabled()
+    with page.expect_response(lambda r: "heatmaps" in r.url) as heat:
+        toggle.click()
+    assert heat.value.status == 200 and heat.value.headers["content-type"].startswith("image/png")
+    overlay = page.locator("#details .heatmap")
+    page.wait_for_function("document.querySelector('#details .heatmap').complete")
+    assert overlay.is_visible() and overlay.evaluate("i => i.naturalWidth") > 0
+    assert toggle.get_attribute("aria-pressed") == "true"
+    page.screenshot(path=str(screenshot_dir / "ui-details-heatmap.png"))
+
+    # Focus stays in the dialog; Escape closes it and gives focus back to the tile.
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.querySelector('#details').contains(document.activeElement)")
+    page.keyboard.press("Escape")
+    assert not dialog.evaluate("d => d.open")
+    assert opener.evaluate("b => b === document.activeElement")
+
+
+def check_model_card(page: Any, server: str, screenshot_dir: Path) -> None:
+    model_id = page.eval_on_selector("input[name=model]:checked", "e => e.value")
+    manifest = httpx.get(f"{server}models/{model_id}").json()
+    page.locator(f'.model-option[data-model-id="{model_id}"] .model-card-btn').click()
+    page.wait_for_selector("#card-perf")
+    text = page.locator("#model-card-body").inner_text()
+    test = manifest["metrics"]["test"]
+    assert manifest["intended_use"] in text
+    assert "not a diagnosis" in text
+    assert f"{test['melanoma_auc']:.3f}" in text
+    assert f"{100 * test['sensitivity']:.1f} %" in text
+    assert f"{100 * test['specificity']:.1f} %" in text
+    assert f"{manifest['calibration']['threshold']:.3f}" in text
+    assert manifest["calibration"]["operating_point"] in text
+    assert manifest["net_type"] in text and manifest["origin"] in text
+    page.screenshot(path=str(screenshot_dir / "ui-model-card.png"))
+    page.keyboard.press("Escape")
+    assert not page.locator("#model-card").evaluate("d => d.open")
+
+
+def check_csv(page: Any, items: list[dict[str, Any]]) -> None:
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    assert re.fullmatch(r"dermcad-results-\d{12}\.csv", download.value.suggested_filename)
+    path = Path(download.value.path())
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    by_name = {row["name"]: row for row in rows}
+    assert len(rows) == len(items) + 1
+    for item in items:
+        row = by_name[item["name"]]
+        probability = float(row["melanoma_probability"])
+        assert probability == pytest.approx(item["melanoma_probability"], abs=1e-12)
+        assert row["flagged_melanoma"] == ("yes" if item["prediction"]["target"] else "no")
+        assert row["predicted_class"] == item["prediction"]["prediction"]
+        assert (int(row["width"]), int(row["height"])) == (item["width"], item["height"])
+        for name, p in item["probabilities"].items():
+            assert float(row[f"p_{name}"]) == pytest.approx(p, abs=1e-12)
+    assert by_name[BAD_NAME]["error"] and by_name[BAD_NAME]["melanoma_probability"] == ""
+
+
+def check_report_and_reset(page: Any, items: list[dict[str, Any]], screenshot_dir: Path) -> None:
+    page.emulate_media(media="print")
+    page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+    report = page.locator("#report")
+    assert report.is_visible() and not page.locator(".layout").is_visible()
+    assert report.locator("tbody tr").count() == len(items) + 1
+    flagged = sum(i["prediction"]["target"] for i in items)
+    assert f"{flagged} flagged as suspected melanoma" in report.inner_text()
+    assert "not a diagnosis" in report.inner_text()
+    page.emulate_media(media="screen")
+
+    page.set_viewport_size({"width": 768, "height": 1024})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 768
+    page.screenshot(path=str(screenshot_dir / "ui-tablet.png"))
+    page.set_viewport_size(VIEWPORT)
+
+    page.click("#reset")
+    assert tile_names(page) == []
+    assert page.locator("#predict").is_disabled() and page.locator("#export-csv").is_disabled()
+
+
+def test_network_failure_is_shown_next_to_each_file(
+    browser: Any, server: str, test_images: list[Path]
+) -> None:
+    page, _, _ = open_page(browser, server)
+    page.route("**/predict_bulk**", lambda route: route.abort())
+    page.set_input_files("#file-input", [str(p) for p in test_images[:2]])
+    page.click("#predict")
+    wait_idle(page)
+    for path in test_images[:2]:
+        t = tile(page, path.name)
+        assert t.get_attribute("data-state") == "error"
+        assert "Cannot reach the dermcad server" in t.inner_text()
+    # A network failure may be retried: Predict is offered again.
+    assert page.locator("#predict").is_enabled()
