@@ -76,3 +76,27 @@ def test_isic2019_ground_truth_with_the_images_present(shared_data: Path) -> Non
         r["image"].removesuffix("_downsampled") for r in rows if "_downsampled" in r["image"]
     }
     assert downsampled & set(got)
+
+
+def test_merging_ham_and_isic2019_reports_the_two_akiec_scc_conflicts(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """isic-real/README: ISIC_0024329 and ISIC_0024372 are HAM akiec but SCC in ISIC 2019."""
+    from dermcad.data.index import write_index
+    from dermcad.data.readers.merge import read_merge
+
+    folder = shared_data / "isic-real"
+    ham = read_ham10000(folder / "ground_truth" / "HAM10000_metadata.csv", folder / "images")
+    isic = read_isic2019(
+        folder / "ground_truth" / "ISIC_2019_Training_GroundTruth.csv", folder / "images"
+    )
+    first = write_index(ham.frame, tmp_path / "ham.csv")
+    second = write_index(isic.frame, tmp_path / "isic.csv")
+    merged = read_merge([first, second])
+    assert sorted(merged.examples["conflicting_label"]) == ["ISIC_0024329", "ISIC_0024372"]
+    overlap = set(ham.frame["image_id"]) & set(isic.frame["image_id"])
+    assert merged.reasons["duplicate_id"] == len(overlap) - 2
+    assert len(merged.frame) == len(set(ham.frame["image_id"]) | set(isic.frame["image_id"])) - 2
+    # lesion ids from HAM survive the merge for the shared images
+    kept = merged.frame.set_index("image_id")
+    assert kept.loc["ISIC_0024318", "lesion_id"] == kept.loc["ISIC_0024396", "lesion_id"] != ""

@@ -169,6 +169,10 @@ def test_load_split_refuses_bad_files(tmp_path: Path) -> None:
     garbage.write_text("{not json")
     with pytest.raises(UserError, match=r"garbage\.json"):
         load_split(garbage)
+    partial = tmp_path / "partial.json"
+    partial.write_text('{"format": "dermcad-split/1", "scheme": "holdout"}')
+    with pytest.raises(UserError, match="malformed split file"):
+        load_split(partial)
     wrong = tmp_path / "wrong.json"
     wrong.write_text('{"format": "other"}')
     with pytest.raises(UserError, match="not a dermcad-split/1"):

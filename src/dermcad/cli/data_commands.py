@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from dermcad.cli.errors import reports_user_errors
+from dermcad.errors import UserError
 
 if TYPE_CHECKING:
     from dermcad.data.readers.common import IngestResult
@@ -230,8 +231,8 @@ def ingest_merge(
 def split(
     index: Path = typer.Argument(..., help="Dataset index CSV."),
     out: Path = typer.Option(..., "--out", "-o", help="Split file (JSON) to write."),
-    holdout: tuple[float, float, float] = typer.Option(
-        (0.8, 0.1, 0.1), "--holdout", help="Train, validation and test fractions."
+    holdout: tuple[float, float, float] | None = typer.Option(
+        None, "--holdout", help="Train, validation and test fractions [default: 0.8 0.1 0.1]."
     ),
     folds: int | None = typer.Option(
         None, "--folds", min=2, help="Make a k-fold split with this many folds instead."
@@ -248,14 +249,17 @@ def split(
     from dermcad.data import splits
     from dermcad.data.index import read_index
 
+    if folds is not None and holdout is not None:
+        raise UserError("give either --holdout or --folds, not both")
     frame = read_index(index)
     if folds is not None:
         assignment = splits.split_kfold(frame, folds, seed=seed, group_by=group)
         path = splits.write_split(out, frame, assignment, seed=seed, group_by=group, folds=folds)
     else:
-        assignment = splits.split_holdout(frame, holdout, seed=seed, group_by=group)
+        fractions = holdout or (0.8, 0.1, 0.1)
+        assignment = splits.split_holdout(frame, fractions, seed=seed, group_by=group)
         path = splits.write_split(
-            out, frame, assignment, seed=seed, group_by=group, fractions=holdout
+            out, frame, assignment, seed=seed, group_by=group, fractions=fractions
         )
     counts = splits.split_counts(frame, assignment)
     for name in sorted(counts, key=lambda n: (n not in ("train", "val", "test"), n)):

@@ -219,23 +219,30 @@ def load_split(path: Path | str, frame: pd.DataFrame | None = None) -> Split:
         raise UserError(f"{path}: cannot read the split file ({type(exc).__name__})") from exc
     if not isinstance(record, dict) or record.get("format") != SPLIT_FORMAT:
         raise UserError(f"{path}: not a {SPLIT_FORMAT} split file")
-    split = Split(
-        scheme=str(record["scheme"]),
-        assignment={str(k): str(v) for k, v in record["assignment"].items()},
-        seed=int(record["seed"]),
-        group_by=str(record["group_by"]),
-        index_fingerprint=str(record["index_fingerprint"]),
-        fractions=tuple(record["fractions"]) if record.get("fractions") else None,
-        folds=record.get("folds"),
-        counts=record.get("counts"),
-        path=path,
-    )
+    try:
+        split = _split_from_record(record, path)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UserError(f"{path}: malformed split file ({type(exc).__name__}: {exc})") from exc
     if frame is not None and index_fingerprint(frame) != split.index_fingerprint:
         raise UserError(
             f"{path}: this split was made from another index (fingerprint "
             f"{split.index_fingerprint[:12]}, index has {index_fingerprint(frame)[:12]})"
         )
     return split
+
+
+def _split_from_record(record: dict[str, Any], path: Path) -> Split:
+    return Split(
+        scheme=str(record["scheme"]),
+        assignment={str(k): str(v) for k, v in record["assignment"].items()},
+        seed=int(record["seed"]),
+        group_by=str(record["group_by"]),
+        index_fingerprint=str(record["index_fingerprint"]),
+        fractions=tuple(float(f) for f in record["fractions"]) if record.get("fractions") else None,
+        folds=int(record["folds"]) if record.get("folds") is not None else None,
+        counts=record.get("counts"),
+        path=path,
+    )
 
 
 def subset(frame: pd.DataFrame, split: Split | Mapping[str, str], name: str) -> pd.DataFrame:
