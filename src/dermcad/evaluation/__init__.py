@@ -1,0 +1,1 @@
+"""Evaluation: pure metrics (numpy only), calibration, thresholds, plots and reports."""

@@ -1,0 +1,1 @@
+"""Training: typed recipes, data loading, the training loop, DDP. Imports torch."""
