@@ -30,7 +30,7 @@ def read_isic2018(
     verify_images: bool = False,
 ) -> IngestResult:
     """Index rows for ISIC 2018 task 3; lesion id, sex, age and site from HAM10000 if given."""
-    _, result = read_isic_onehot(
+    result = read_isic_onehot(
         ground_truth,
         images,
         columns=ISIC2018_COLUMNS,

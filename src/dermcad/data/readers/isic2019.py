@@ -37,7 +37,7 @@ def read_isic_onehot(
     source: str,
     num_classes: int = 8,
     verify_images: bool = False,
-) -> tuple[pd.DataFrame, IngestResult]:
+) -> IngestResult:
     """Rows of a one-hot ground truth (2019 or 2018 layout), before any metadata join."""
     table = read_source_csv(ground_truth, ("image", *columns), f"{source} ground truth")
     require_dir(images, f"{source} images")
@@ -57,7 +57,7 @@ def read_isic_onehot(
     by_base = {base_isic_id(stem): path for stem, path in found.items()}
     result = finish(rows, source, {**by_base, **found}, verify_images=verify_images)
     result.note("conflicting_label", multi)
-    return rows, result
+    return result
 
 
 def join_metadata(result: IngestResult, metadata: Path) -> None:
@@ -83,7 +83,7 @@ def read_isic2019(
     verify_images: bool = False,
 ) -> IngestResult:
     """Index rows for ISIC 2019 training data; only images present in ``images`` get rows."""
-    _, result = read_isic_onehot(
+    result = read_isic_onehot(
         ground_truth,
         images,
         columns=ISIC2019_COLUMNS,
