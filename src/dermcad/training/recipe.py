@@ -66,6 +66,7 @@ class Recipe(_Section):
     """One training run, every setting named. Unknown keys are an error."""
 
     name: str = "run"
+    group: str = Field(default="", description="rows of `dermcad report` are grouped by it")
     description: str = ""
     model: ModelConfig = ModelConfig()
     data: DataSection = DataSection()

@@ -1,0 +1,221 @@
+"""``evaluate_run``: TTA predictions, calibration on val, metrics, plots and predictions files."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dermcad.errors import UserError
+from dermcad.evaluation.calibration import fit_temperature, replay_proba
+from dermcad.evaluation.metrics import expected_calibration_error, threshold_for_sensitivity
+from dermcad.evaluation.outputs import write_predictions
+from dermcad.evaluation.plots import plot_confusion, plot_reliability, plot_roc
+from dermcad.evaluation.predict import Predictions, predict_frame
+from dermcad.evaluation.summary import json_number, split_metrics, target_index
+from dermcad.preprocess import PreprocessSpec
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class EvaluationSettings:
+    splits: Sequence[str] = ("val", "test")
+    tta: int = 8
+    external: Sequence[tuple[str, Path]] = ()
+    min_sensitivity: float = 0.90
+    n_boot: int = 1000
+    batch_size: int = 64
+    device: str = "cpu"
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Calibration:
+    temperature: float
+    threshold: float
+    ece_before: float
+    ece_after: float
+    operating_point: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "ece_before": self.ece_before,
+            "ece_after": self.ece_after,
+            "threshold": self.threshold,
+            "operating_point": self.operating_point,
+        }
+
+
+def _known(pred: Predictions) -> Predictions:
+    keep = pred.labels >= 0
+    return Predictions(
+        [i for i, k in zip(pred.image_ids, keep, strict=True) if k],
+        pred.labels[keep],
+        pred.view_logits[:, keep],
+        pred.probs[keep],
+    )
+
+
+def calibrate(val: Predictions, classes: Sequence[str], min_sensitivity: float) -> Calibration:
+    """Temperature (validation NLL) and the melanoma threshold for the operating point."""
+    temperature = fit_temperature(val.view_logits, val.labels)
+    calibrated = replay_proba(val.view_logits, temperature)
+    target = target_index(classes)
+    positives = val.labels == target
+    if not positives.any():
+        raise UserError("the validation split holds no melanoma: no threshold can be chosen")
+    threshold = threshold_for_sensitivity(positives, calibrated[:, target], min_sensitivity)
+    return Calibration(
+        temperature=temperature,
+        threshold=threshold,
+        ece_before=expected_calibration_error(val.probs, val.labels),
+        ece_after=expected_calibration_error(calibrated, val.labels),
+        operating_point=f"sensitivity >= {min_sensitivity:.2f} on the validation split",
+    )
+
+
+def _split_frames(run_info: dict[str, Any], names: Sequence[str]) -> dict[str, pd.DataFrame]:
+    from dermcad.data.index import read_index
+    from dermcad.data.splits import kfold_train_val, load_split, subset
+
+    if not run_info.get("index") or not run_info.get("split"):
+        raise UserError("this run names no index/split (an imported model): use --external")
+    frame = read_index(run_info["index"]["path"])
+    split = load_split(run_info["split"]["path"], frame)
+    if split.scheme == "kfold":
+        train, val = kfold_train_val(frame, split, int(run_info["split"]["fold"]))
+        parts = {"train": train, "val": val}
+    else:
+        parts = {name: subset(frame, split, name) for name in split.names}
+    missing = [n for n in names if n not in parts]
+    if missing:
+        raise UserError(f"this run's split has no {', '.join(missing)} (it has {', '.join(parts)})")
+    return {n: parts[n] for n in dict.fromkeys(["val", *names])}
+
+
+def _read_metrics(path: Path) -> dict[str, Any]:
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict):
+                return data
+        except json.JSONDecodeError:
+            pass
+    return {}
+
+
+def _stale_removed(metrics: dict[str, Any], tta: int, log: Log) -> dict[str, Any]:
+    # Splits evaluated with other TTA views were calibrated differently: not mixed into one file.
+    stale = [
+        k for k, v in metrics.items() if isinstance(v, dict) and v.get("tta") not in (None, tta)
+    ]
+    if stale:
+        log(f"dropping {', '.join(stale)} from metrics.json (evaluated with other TTA views)")
+    return {k: v for k, v in metrics.items() if k not in stale}
+
+
+def evaluate_run(
+    run_dir: Path | str, settings: EvaluationSettings, log: Log = print
+) -> dict[str, Any]:
+    """Evaluate a run directory; merges into ``RUN/eval/metrics.json`` and returns it."""
+    from dermcad.data.index import read_index
+    from dermcad.models import load_run
+
+    run_dir = Path(run_dir)
+    model, info = load_run(run_dir)
+    classes = tuple(info["model"]["classes"])
+    spec = PreprocessSpec.from_dict(info["preprocess"])
+    frames = _split_frames(info, settings.splits)
+    for name, index_path in settings.external:
+        frames[name] = read_index(index_path)
+    eval_dir = run_dir / "eval"
+    preds: dict[str, Predictions] = {}
+    for name, frame in frames.items():
+        tic = time.perf_counter()
+        preds[name] = _known(
+            predict_frame(
+                model,
+                frame,
+                spec,
+                classes,
+                tta=settings.tta,
+                batch_size=settings.batch_size,
+                device=settings.device,
+                progress=settings.progress,
+            )
+        )
+        log(
+            f"{name}: {len(preds[name].image_ids)} images, TTA {settings.tta}, "
+            f"{time.perf_counter() - tic:.1f} s"
+        )
+    calibration = calibrate(preds["val"], classes, settings.min_sensitivity)
+    metrics = _stale_removed(_read_metrics(eval_dir / "metrics.json"), settings.tta, log)
+    metrics["calibration"] = {
+        k: json_number(v) if isinstance(v, float) else v for k, v in calibration.to_dict().items()
+    }
+    wanted = [*settings.splits, *(n for n, _ in settings.external)]
+    for name in wanted:
+        metrics[name] = _write_split(eval_dir, name, preds[name], classes, calibration, settings)
+        log(_summary_line(name, metrics[name]))
+    from dermcad.models.run import atomic_write_json
+
+    atomic_write_json(eval_dir / "metrics.json", metrics)
+    return metrics
+
+
+def _write_split(
+    eval_dir: Path,
+    name: str,
+    pred: Predictions,
+    classes: Sequence[str],
+    calibration: Calibration,
+    settings: EvaluationSettings,
+) -> dict[str, Any]:
+    probs = replay_proba(pred.view_logits, calibration.temperature)
+    result = split_metrics(
+        pred.labels,
+        probs,
+        classes,
+        threshold=calibration.threshold,
+        tta=settings.tta,
+        n_boot=settings.n_boot,
+    )
+    write_predictions(
+        eval_dir, name, pred.image_ids, pred.labels, probs, classes, calibration.threshold
+    )
+    plot_roc(eval_dir / f"roc_{name}.png", pred.labels, probs, classes, f"ROC, {name}")
+    plot_confusion(
+        eval_dir / f"confusion_{name}.png",
+        np.asarray(result["confusion_matrix"]),
+        classes,
+        f"Confusion matrix, {name}",
+    )
+    plot_reliability(
+        eval_dir / f"reliability_{name}.png",
+        pred.labels,
+        {"uncalibrated": pred.probs, f"T = {calibration.temperature:.2f}": probs},
+        f"Reliability, {name}",
+    )
+    return result
+
+
+def _summary_line(name: str, m: dict[str, Any]) -> str:
+    def fmt(v: Any) -> str:
+        return "n/a" if v is None else f"{v:.4f}"
+
+    ci = m["melanoma_auc_ci95"]
+    return (
+        f"{name}: melanoma AUC {fmt(m['melanoma_auc'])} [{fmt(ci[0])}, {fmt(ci[1])}]  "
+        f"pAUC80 {fmt(m['pauc_80'])}  balanced acc {fmt(m['balanced_accuracy'])}  "
+        f"macro AUC {fmt(m['macro_auc'])}  sens {fmt(m['sensitivity'])}  "
+        f"spec {fmt(m['specificity'])}  (n={m['n_images']}, TTA {m['tta']})"
+    )

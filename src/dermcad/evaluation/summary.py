@@ -1,0 +1,91 @@
+"""The flat metrics of one split (design.md section 4) from labels and probabilities. Pure."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from dermcad.evaluation.metrics import (
+    UndefinedMetricWarning,
+    accuracy,
+    balanced_accuracy,
+    bootstrap_ci,
+    confusion_matrix,
+    expected_calibration_error,
+    macro_auc,
+    one_vs_rest_aucs,
+    partial_auc_above_tpr,
+    rates_at_threshold,
+    roc_auc,
+)
+from dermcad.taxonomy import TARGET_CLASS
+
+
+def target_index(classes: Sequence[str]) -> int:
+    if TARGET_CLASS not in classes:
+        raise ValueError(f"the model has no {TARGET_CLASS!r} class: {list(classes)}")
+    return list(classes).index(TARGET_CLASS)
+
+
+def json_number(value: float) -> float | None:
+    """NaN and infinity are not JSON: they become null."""
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _macro_auc(y: np.ndarray, p: np.ndarray) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        return macro_auc(y, p)
+
+
+def split_metrics(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    classes: Sequence[str],
+    *,
+    threshold: float,
+    tta: int,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Every metric of a split, flat; undefined values (one class present) are null."""
+    y = np.asarray(labels, dtype=np.int64)
+    target = target_index(classes)
+    is_target = y == target
+    scores = probs[:, target]
+    predicted = probs.argmax(axis=1)
+    rates = rates_at_threshold(is_target, scores, threshold)
+    low, high = bootstrap_ci(roc_auc, is_target, scores, n_boot=n_boot, seed=seed)
+    m_low, m_high = (
+        bootstrap_ci(
+            lambda yy, pp: _macro_auc(yy, pp), y, probs, n_boot=max(n_boot // 5, 50), seed=seed
+        )
+        if len(np.unique(y)) > 1
+        else (math.nan, math.nan)
+    )
+    out: dict[str, Any] = {
+        "melanoma_auc": roc_auc(is_target, scores),
+        "melanoma_auc_ci95": [json_number(low), json_number(high)],
+        "balanced_accuracy": balanced_accuracy(y, predicted),
+        "macro_auc": _macro_auc(y, probs),
+        "macro_auc_ci95": [json_number(m_low), json_number(m_high)],
+        "pauc_80": partial_auc_above_tpr(is_target, scores, 0.8),
+        "sensitivity": rates["sensitivity"],
+        "specificity": rates["specificity"],
+        "ppv": rates["ppv"],
+        "npv": rates["npv"],
+        "threshold": threshold,
+        "accuracy": accuracy(y, predicted),
+        "ece": expected_calibration_error(probs, y),
+        "n_images": len(y),
+        "n_melanoma": int(is_target.sum()),
+        "tta": tta,
+    }
+    for name, auc in zip(classes, one_vs_rest_aucs(y, probs), strict=True):
+        out[f"auc_{name}"] = auc
+    out["confusion_matrix"] = confusion_matrix(y, predicted, len(classes)).tolist()
+    return {k: json_number(v) if isinstance(v, float) else v for k, v in out.items()}
