@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from dermcad import __version__
-from dermcad.cli import data_commands, serve_commands, train_commands
+from dermcad.cli import data_commands, serve_commands, train_commands, worker_commands
 
 app = typer.Typer(
     name="dermcad",
@@ -40,7 +40,7 @@ def _root(
     """dermcad."""
 
 
-for module in (data_commands, train_commands, serve_commands):
+for module in (data_commands, train_commands, serve_commands, worker_commands):
     module.register(app)
 
 

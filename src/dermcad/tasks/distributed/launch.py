@@ -1,0 +1,77 @@
+"""Starting a ``dermcad worker``: the settings, the models it serves, and the Celery worker.
+
+A worker serves the same models as the API (``DERMCAD_REGISTRY``, ``DERMCAD_MODELS`` or
+``DERMCAD_MODELS_CONFIG``), opened with the same runner, so a task runs the same prediction
+whichever process takes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING, Literal
+
+from dermcad.errors import UserError
+from dermcad.tasks.distributed.config import DistributedConfig
+from dermcad.tasks.distributed.worker import (
+    WorkerContext,
+    make_celery,
+    register_task,
+    worker_argv,
+    worker_info,
+)
+
+if TYPE_CHECKING:
+    from dermcad.api.settings import Settings
+    from dermcad.serving.runner import ModelRunner
+
+Pool = Literal["threads", "prefork", "solo"]
+
+
+def open_runners(settings: Settings) -> dict[str, ModelRunner]:
+    """A runner per exposed model id (one ONNX Runtime session per package), as the API does."""
+    from dermcad.api.app import exposed_models
+    from dermcad.registry.runtime import RuntimeOptions
+    from dermcad.serving.runner import ModelRunner
+
+    options = RuntimeOptions(intra_op_threads=settings.intra_op_threads())
+    by_path: dict[str, ModelRunner] = {}
+    runners: dict[str, ModelRunner] = {}
+    for model in exposed_models(settings):
+        key = str(model.package.path)
+        if key not in by_path:
+            by_path[key] = ModelRunner.open(model.package, options, settings.batch_size)
+        runners[model.id] = by_path[key]
+    return runners
+
+
+def run_worker(
+    settings: Settings, pool: Pool, loglevel: str = "INFO", hostname: str | None = None
+) -> None:
+    """Run a Celery worker until it is stopped (SIGTERM: finish the running tasks, then exit)."""
+    from dermcad.api.app import exposed_models
+
+    if not settings.broker_url:
+        raise UserError("dermcad worker needs DERMCAD_BROKER_URL (redis://host:6379/0)")
+    config = DistributedConfig.from_settings(settings)
+    exposed = exposed_models(settings)  # a bad registry fails here, in one line
+    concurrency = 1 if pool == "solo" else settings.workers
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    print(
+        worker_info(
+            config,
+            {
+                "models": ",".join(m.id for m in exposed),
+                "pool": pool,
+                "concurrency": concurrency,
+                "onnx_threads": settings.intra_op_threads(),
+                "batch_size": settings.batch_size,
+            },
+        ),
+        flush=True,
+    )
+    app = make_celery(config)
+    register_task(app, WorkerContext(config, lambda: open_runners(settings)))
+    name = hostname or f"dermcad-{socket.gethostname()}-{os.getpid()}@%h"
+    app.worker_main(worker_argv(concurrency, pool, config.queue, loglevel, name))

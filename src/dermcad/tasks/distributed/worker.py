@@ -1,0 +1,224 @@
+"""The Celery app of dermcad and the task its workers run (``dermcad worker``).
+
+Delivery guarantees come from Celery's late acknowledgement: a message is acknowledged only after
+the task's outcome is stored in Redis. A worker killed mid-task never acknowledges, so the message
+is delivered again (at once when a pool child dies, ``reject_on_worker_lost``; after the
+visibility timeout when the whole worker or its machine is lost). A failed attempt puts the
+message back (``Reject(requeue=True)``); the record counts attempts and, past ``max_attempts``,
+the task is marked failed with the last reason. Duplicate deliveries are harmless: a task already
+finished is acknowledged without running again.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from dermcad.tasks.distributed.config import TASK_NAME, DistributedConfig
+from dermcad.tasks.distributed.store import RedisTaskStore
+from dermcad.tasks.execution import run_task
+
+if TYPE_CHECKING:
+    import redis
+    from celery import Celery
+
+    from dermcad.serving.runner import ModelRunner
+
+log = logging.getLogger(__name__)
+RunnerLoader = Callable[[], Mapping[str, "ModelRunner"]]
+
+
+def make_celery(config: DistributedConfig) -> Celery:
+    """The Celery app (no result back end: dermcad keeps its own records in Redis)."""
+    from celery import Celery
+
+    timeouts = {
+        "visibility_timeout": config.visibility_timeout,
+        # Every worker looks for messages of lost workers every few seconds (one ZRANGE).
+        "unacked_restore_interval": max(1, min(10, int(config.visibility_timeout / 5))),
+        "unacked_restore_throttle": 1,
+        "socket_timeout": config.socket_timeout,
+        "socket_connect_timeout": config.socket_timeout,
+    }
+    app = Celery("dermcad", broker=config.broker_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        task_ignore_result=True,
+        task_default_queue=config.queue,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_prefetch_multiplier=1,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        worker_hijack_root_logger=False,
+        broker_transport_options=timeouts,
+        broker_connection_timeout=config.socket_timeout,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        task_publish_retry_policy={
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.2,
+        },
+    )
+    return app
+
+
+def worker_redis_client(config: DistributedConfig) -> redis.Redis:
+    """A client that rides out a Redis restart: retries with back-off for ``worker_outage`` s."""
+    import redis
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    retries = max(1, int(config.worker_outage / 1.0))
+    return redis.Redis.from_url(
+        config.broker_url,
+        socket_timeout=max(config.socket_timeout, 10.0),
+        socket_connect_timeout=config.socket_timeout,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries),
+        health_check_interval=30,
+    )
+
+
+class RedisImages:
+    """:class:`dermcad.tasks.execution.TaskImages` over the task's hashes in Redis.
+
+    Heat-map arrays are kept in memory and stored with the results in one atomic step.
+    """
+
+    def __init__(self, store: RedisTaskStore, task_id: str) -> None:
+        self.store = store
+        self.task_id = task_id
+        self.cams: dict[int, bytes] = {}
+
+    def open(self, index: int) -> Image.Image:
+        data = self.store.image(self.task_id, index)
+        if data is None:
+            raise FileNotFoundError(f"image {index} of task {self.task_id} is not in Redis")
+        return Image.open(io.BytesIO(data))
+
+    def save_cam(self, index: int, cam: np.ndarray) -> None:
+        out = io.BytesIO()
+        np.save(out, cam, allow_pickle=False)
+        self.cams[index] = out.getvalue()
+
+
+class WorkerContext:
+    """What one worker process holds: its Redis store and its models (loaded on first use)."""
+
+    def __init__(self, config: DistributedConfig, load_runners: RunnerLoader) -> None:
+        self.config = config
+        self._load_runners = load_runners
+        self._runners: Mapping[str, ModelRunner] | None = None
+        self._store: RedisTaskStore | None = None
+        self._lock = threading.Lock()
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+
+    def _open(self) -> tuple[RedisTaskStore, Mapping[str, ModelRunner]]:
+        # Opened lazily, in the process that runs tasks (after a prefork pool has forked).
+        with self._lock:
+            if self._store is None or self._runners is None:
+                self.name = f"{socket.gethostname()}:{os.getpid()}"
+                self._store = RedisTaskStore(worker_redis_client(self.config), self.config)
+                self._runners = self._load_runners()
+            return self._store, self._runners
+
+    def execute(self, task_id: str) -> None:
+        """Run one delivery of a task; ``celery.exceptions.Reject`` has it delivered again."""
+        from celery.exceptions import Reject
+
+        try:
+            self._attempt(task_id)
+        except Reject:
+            raise
+        except Exception as exc:  # Redis unreachable even after retrying: deliver it again
+            log.exception("task %s: could not reach Redis; the message goes back", task_id)
+            raise Reject(str(exc), requeue=True) from exc
+
+    def _attempt(self, task_id: str) -> None:
+        from celery.exceptions import Reject
+
+        store, runners = self._open()
+        attempt = store.claim(task_id, self.name)
+        if attempt < 0:
+            log.info("task %s is %s; nothing to do", task_id, "gone" if attempt == -1 else "done")
+            return
+        if attempt > self.config.max_attempts:
+            self._give_up(store, task_id, attempt - 1)
+            return
+        try:
+            self._run(store, runners, task_id)
+        except Exception as exc:
+            if _is_connection_error(exc):
+                raise
+            reason = str(exc) or type(exc).__name__
+            log.exception("task %s failed (attempt %d)", task_id, attempt)
+            if attempt >= self.config.max_attempts:
+                store.finish(task_id, None, f"failed {attempt} times; last: {reason}")
+                return
+            store.requeue(task_id, reason)
+            raise Reject(reason, requeue=True) from exc
+
+    def _run(self, store: RedisTaskStore, runners: Mapping[str, ModelRunner], task_id: str) -> None:
+        record = store.get(task_id)
+        if record is None:
+            return
+        runner = runners.get(record.model_id)
+        if runner is None:
+            raise RuntimeError(f"model {record.model_id!r} is not served by worker {self.name}")
+        images = RedisImages(store, task_id)
+
+        def batch_done(done: int, count: int) -> None:
+            store.progress(task_id, done)
+
+        # The same function the embedded back end's threads run.
+        results = run_task(record, runner, images, self.config.heatmap_url, batch_done)
+        store.finish(task_id, results, None, images.cams)
+
+    def _give_up(self, store: RedisTaskStore, task_id: str, attempts: int) -> None:
+        last = store.fields(task_id).get("last_error") or "the worker running it was lost"
+        store.finish(task_id, None, f"gave up after {attempts} attempts; last: {last}")
+        log.error("task %s failed for good after %d attempts: %s", task_id, attempts, last)
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import redis
+
+    return isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
+
+
+def register_task(app: Celery, context: WorkerContext) -> None:
+    """Add the prediction task to ``app`` (the API only sends it by name)."""
+
+    @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
+    def predict(task_id: str) -> None:
+        context.execute(task_id)
+
+
+def worker_argv(concurrency: int, pool: str, queue: str, loglevel: str, hostname: str) -> list[str]:
+    return [
+        "worker",
+        f"--concurrency={concurrency}",
+        f"--pool={pool}",
+        f"--queues={queue}",
+        f"--loglevel={loglevel}",
+        f"--hostname={hostname}",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+
+
+def worker_info(config: DistributedConfig, extra: Mapping[str, Any]) -> str:
+    items = ", ".join(f"{k}={v}" for k, v in extra.items())
+    return f"dermcad worker: broker {config.where}, queue {config.queue}, {items}"
