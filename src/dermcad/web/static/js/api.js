@@ -11,9 +11,27 @@ export class ApiError extends Error {
   }
 }
 
+const KEY_STORAGE = "dermcad.apiKey";
+
+/** The API key of a server started with DERMCAD_API_KEYS; kept for this browser tab only. */
+export function apiKey() {
+  return sessionStorage.getItem(KEY_STORAGE) ?? "";
+}
+
+export function setApiKey(key) {
+  if (key) sessionStorage.setItem(KEY_STORAGE, key);
+  else sessionStorage.removeItem(KEY_STORAGE);
+}
+
+function headers() {
+  const key = apiKey();
+  return key ? { Accept: "application/json", Authorization: `Bearer ${key}` } : { Accept: "application/json" };
+}
+
 const STATUS_TEXT = {
   0: "Cannot reach the dermcad server",
   400: "Bad request",
+  401: "This server needs an API key",
   404: "Not found",
   408: "The server timed out",
   413: "Too large",
@@ -42,7 +60,7 @@ export function detailText(body) {
 async function request(path, options = {}) {
   let response;
   try {
-    response = await fetch(path, { headers: { Accept: "application/json" }, ...options });
+    response = await fetch(path, { headers: headers(), ...options });
   } catch {
     throw new ApiError(0, "");
   }
@@ -87,6 +105,13 @@ export async function submit(modelId, files) {
 
 export async function task(taskId) {
   return (await json(`tasks/${encodeURIComponent(taskId)}`)).body;
+}
+
+/** A URL an <img> can show: the URL itself, or (with an API key) a blob fetched with the key. */
+export async function imageUrl(url) {
+  if (!apiKey()) return url;
+  const response = await request(url);
+  return URL.createObjectURL(await response.blob());
 }
 
 /** 200 + the list when done; 202 + status while running (never an error). */

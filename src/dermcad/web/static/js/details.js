@@ -1,6 +1,7 @@
 // The details window of one image: the image (with the heat-map overlay), the eight
 // probabilities, the decision, the image's own size and the model's metadata.
 
+import { imageUrl } from "./api.js";
 import { probabilityChart } from "./chart.js";
 import { decimal, el, facts, icon, percent, size } from "./format.js";
 import { melanomaProbability } from "./sort.js";
@@ -25,21 +26,27 @@ function figure(item) {
       onclick: () => {
         const on = toggle.getAttribute("aria-pressed") !== "true";
         toggle.setAttribute("aria-pressed", String(on));
-        if (on && !overlay.getAttribute("src")) overlay.src = heatmapUrl; // fetched on first use
         overlay.hidden = !on;
         opacity.disabled = !on;
+        if (on && !overlay.getAttribute("src")) {
+          // Fetched on first use only.
+          imageUrl(heatmapUrl).then((src) => { overlay.src = src; }, (error) => {
+            note.textContent = `Heat map unavailable: ${error.message}`;
+            note.classList.add("inline-error");
+          });
+        }
       },
     },
     icon("layers"), "Heat map",
   );
   if (overlay) overlay.style.opacity = opacity.value;
-  const note = heatmapUrl
+  const note = el("p", { class: "muted small" }, heatmapUrl
     ? "Where the model looked: warmer areas weighed more in the melanoma score."
-    : item.result ? "This model provides no heat map." : "The heat map is available after prediction.";
+    : item.result ? "This model provides no heat map." : "The heat map is available after prediction.");
   return el(
     "figure", { class: "details-figure" },
     el("div", { class: "details-frame" }, el("div", { class: "details-stack" }, image, overlay)),
-    el("figcaption", {}, el("div", { class: "heat-controls" }, toggle, opacity), el("p", { class: "muted small" }, note)),
+    el("figcaption", {}, el("div", { class: "heat-controls" }, toggle, opacity), note),
   );
 }
 

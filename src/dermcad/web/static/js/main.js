@@ -86,10 +86,19 @@ async function loadModels() {
     state.modelId = preferred?.id ?? null;
     renderModels();
   } catch (error) {
+    $("model-list").setAttribute("aria-busy", "false");
     $("model-list").replaceChildren(el("p", { class: "inline-error", role: "alert" }, error.message),
-      el("button", { type: "button", class: "btn btn-small", onclick: loadModels }, "Try again"));
+      error.status === 401 ? keyForm() : el("button", { type: "button", class: "btn btn-small", onclick: loadModels }, "Try again"));
   }
   render();
+}
+
+/** Asked for when the server answers 401: the key is kept for this tab only. */
+function keyForm() {
+  const input = el("input", { type: "password", id: "api-key", class: "text-input", autocomplete: "off", required: true });
+  return el("form", { class: "key-form", onsubmit: (e) => { e.preventDefault(); api.setApiKey(input.value.trim()); loadModels(); } },
+    el("label", { for: "api-key" }, "API key"), input,
+    el("button", { type: "submit", class: "btn btn-small" }, "Connect"));
 }
 
 async function showModelCard(id, opener) {

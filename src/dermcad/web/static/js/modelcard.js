@@ -41,21 +41,30 @@ function metricsTable(metrics) {
     el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))), el("tbody", {}, rows)));
 }
 
-/** Render any JSON-ish object readably: tables for {row: {col: number}}, facts otherwise. */
-function genericBlock(data) {
+const isCounts = (v) => isPlainObject(v) && Object.keys(v).length && Object.values(v).every((x) => typeof x === "number");
+
+function table(caption, rows) {
+  const cols = [...new Set(rows.flatMap(([, v]) => Object.keys(v)))];
+  return el("div", { class: "table-wrap" }, el("table", { class: "table table-compact" },
+    el("caption", {}, caption),
+    el("thead", {}, el("tr", {}, el("th", {}, ""), cols.map((c) => el("th", { scope: "col" }, c)))),
+    el("tbody", {}, rows.map(([row, v]) =>
+      el("tr", {}, el("th", { scope: "row" }, row), cols.map((c) => el("td", {}, scalar(v[c]))))))));
+}
+
+/** Render a JSON-ish object readably: count tables ({row: {col: number}}), facts otherwise. */
+function genericBlock(data, skip = []) {
+  const entries = Object.entries(data).filter(([k, v]) => !skip.includes(k) && v !== null && v !== undefined);
+  const counts = entries.filter(([, v]) => isCounts(v));
   const scalars = [];
-  const blocks = [];
-  for (const [key, value] of Object.entries(data)) {
-    const nested = isPlainObject(value) ? Object.values(value) : [];
-    if (nested.length && nested.every(isPlainObject)) {
-      const cols = [...new Set(nested.flatMap((v) => Object.keys(v)))];
-      blocks.push(el("div", { class: "table-wrap" }, el("table", { class: "table table-compact" },
-        el("caption", {}, key.replaceAll("_", " ")),
-        el("thead", {}, el("tr", {}, el("th", {}, ""), cols.map((c) => el("th", { scope: "col" }, c)))),
-        el("tbody", {}, Object.entries(value).map(([row, v]) =>
-          el("tr", {}, el("th", { scope: "row" }, row), cols.map((c) => el("td", {}, scalar(v[c])))))))));
-    } else if (isPlainObject(value) && Object.keys(value).length) {
-      blocks.push(el("h4", {}, key.replaceAll("_", " ")), facts(Object.entries(value).map(([k, v]) => [k, scalar(v)])));
+  const blocks = counts.length ? [table("Images per class", counts)] : [];
+  for (const [key, value] of entries) {
+    if (isCounts(value)) continue;
+    const nested = isPlainObject(value) ? Object.entries(value) : [];
+    if (nested.length && nested.every(([, v]) => isPlainObject(v))) {
+      blocks.push(table(key.replaceAll("_", " "), nested));
+    } else if (nested.length) {
+      blocks.push(el("h4", {}, key.replaceAll("_", " ")), facts(nested.map(([k, v]) => [k, scalar(v)])));
     } else {
       scalars.push([key.replaceAll("_", " "), scalar(value)]);
     }
@@ -95,7 +104,7 @@ export function renderModelCard(body, title, m) {
       el("p", { class: "muted small" }, threshold === null ? "" :
         `Sensitivity and specificity at the melanoma threshold ${decimal(threshold)} (${cal.operating_point ?? "operating point not recorded"}).`),
       m.metrics && Object.keys(m.metrics).length ? metricsTable(m.metrics) : el("p", {}, "No metrics were recorded.")),
-    section("card-data", "Training data", ...(m.dataset && Object.keys(m.dataset).length ? genericBlock(m.dataset) : [el("p", {}, "Not recorded.")])),
+    section("card-data", "Training data", ...(m.dataset && Object.keys(m.dataset).length ? genericBlock(m.dataset, ["split"]) : [el("p", {}, "Not recorded.")])),
     section("card-split", "Split", facts(splitDescription(m).length ? splitDescription(m) : [["Split", "Not recorded"]])),
     section("card-model", "Model", facts([
       ["Id", m.id], ["Version", m.version], ["Origin", m.origin], ["Net type", m.net_type],
@@ -105,6 +114,9 @@ export function renderModelCard(body, title, m) {
       ["Test-time augmentation", m.tta], ["Precision", m.precision], ["Created", m.created],
       ["License", m.license], ["ONNX sha256", m.sha256 ? el("code", {}, m.sha256) : null],
     ])),
+    m.recipe && Object.keys(m.recipe).length
+      ? el("details", { class: "card-more" }, el("summary", {}, "Training recipe"), ...genericBlock(m.recipe))
+      : null,
     m.card ? section("card-notes", "Notes", el("p", { class: "prewrap" }, m.card)) : null,
   );
 }

@@ -34,8 +34,8 @@ function summary(item, state) {
     return el(
       "span",
       { class: "tile-result" },
-      el("span", { class: "tile-class" }, item.result.prediction.prediction),
-      el("span", { class: "tile-prob" }, `melanoma ${percent(melanomaProbability(item))}`),
+      el("span", { class: "tile-class" }, el("span", { class: "tile-label" }, "Most likely "), item.result.prediction.prediction),
+      el("span", { class: "tile-prob" }, `Melanoma ${percent(melanomaProbability(item))}`),
     );
   }
   const size = item.localSize ? `${item.localSize.width} × ${item.localSize.height}` : "";
