@@ -65,7 +65,7 @@ function decision(item) {
     el("p", { class: "verdict-title" }, flagged ? icon("alert") : null, flagged ? "Flagged: melanoma suspected" : "Not flagged as melanoma"),
     el("p", {}, `Melanoma probability ${percent(melanomaProbability(item))}`,
       typeof r.threshold === "number" ? ` (flagging threshold ${percent(r.threshold)})` : "",
-      `. Most likely class: ${r.prediction.prediction}.`),
+      `. Predicted class: ${r.prediction.prediction}.`),
   );
 }
 

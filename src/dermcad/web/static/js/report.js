@@ -32,7 +32,7 @@ export function renderReport(section, items, card) {
     el("p", {}, `${items.length} images: ${analysed} analysed, ${flagged} flagged as suspected melanoma`,
       failed ? `, ${failed} not analysed (see notes)` : "", "."),
     el("table", { class: "report-table" },
-      el("thead", {}, el("tr", {}, ["Image", "File", "Result", "Most likely class", "Melanoma probability", "Note"].map((h) => el("th", {}, h)))),
+      el("thead", {}, el("tr", {}, ["Image", "File", "Result", "Predicted class", "Melanoma probability", "Note"].map((h) => el("th", {}, h)))),
       el("tbody", {}, rows)),
   );
 }

@@ -34,10 +34,11 @@ function summary(item, state) {
     return el(
       "span",
       { class: "tile-result" },
-      el("span", { class: "tile-class" }, el("span", { class: "tile-label" }, "Most likely "), item.result.prediction.prediction),
+      el("span", { class: "tile-class" }, el("span", { class: "tile-label" }, "Class "), item.result.prediction.prediction),
       el("span", { class: "tile-prob" }, `Melanoma ${percent(melanomaProbability(item))}`),
     );
   }
+  if (item.previewFailed) return el("span", { class: "tile-result muted" }, "No preview in this browser");
   const size = item.localSize ? `${item.localSize.width} × ${item.localSize.height}` : "";
   return el("span", { class: "tile-result muted" }, size || "Ready");
 }
