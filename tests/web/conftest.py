@@ -40,6 +40,10 @@ IMAGE_NAMES = [
     "ISIC_0024328.jpg",
 ]
 LARGE_IMAGE = "ISIC_0000379.jpg"
+# Server limits the error tests rely on (a server given by DERMCAD_WEB_TEST_URL must use them too):
+# every isic-real image is far below MAX_FILE_BYTES, and the main test sends 7 files at most.
+MAX_FILE_BYTES = 2_000_000
+MAX_FILES = 8
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +87,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, test_images: list[Path]) ->
     registry = root / "registry"
     publish_tiny_model(registry, test_images)
     port = _free_port()
-    env = {**os.environ, "DERMCAD_REGISTRY": str(registry), "DERMCAD_DATA_DIR": str(root / "data")}
+    env = {
+        **os.environ,
+        "DERMCAD_REGISTRY": str(registry),
+        "DERMCAD_DATA_DIR": str(root / "data"),
+        "DERMCAD_MAX_FILE_BYTES": str(MAX_FILE_BYTES),
+        "DERMCAD_MAX_FILES": str(MAX_FILES),
+    }
     log = root / "serve.log"
     command = [
         sys.executable,

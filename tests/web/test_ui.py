@@ -16,44 +16,11 @@ import httpx
 import pytest
 
 from .conftest import LARGE_IMAGE
+from .helpers import VIEWPORT, open_page, rgb, tile, tile_names, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.realdata, pytest.mark.slow]
 
 BAD_NAME = "not-really-an-image.jpg"
-VIEWPORT = {"width": 1280, "height": 800}
-
-
-def rgb(css: str) -> tuple[int, ...]:
-    match = re.match(r"rgba?\((\d+), (\d+), (\d+)", css)
-    assert match, css
-    return tuple(int(v) for v in match.groups())
-
-
-def tile_names(page: Any) -> list[str]:
-    return list(page.eval_on_selector_all("#tiles .tile", "ts => ts.map(t => t.dataset.name)"))
-
-
-def tile(page: Any, name: str) -> Any:
-    return page.locator(f'#tiles .tile[data-name="{name}"]')
-
-
-def open_page(browser: Any, server: str, **context: Any) -> tuple[Any, list[str], list[str]]:
-    """A fresh page with the models loaded; returns it, its requested URLs and its JS errors."""
-    ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True, **context)
-    page = ctx.new_page()
-    requests: list[str] = []
-    errors: list[str] = []
-    page.on("request", lambda r: requests.append(r.url))
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server)
-    page.wait_for_selector("#model-list .model-option")
-    return page, requests, errors
-
-
-def wait_idle(page: Any) -> None:
-    page.wait_for_function(
-        "document.querySelector('#predict-label').textContent !== 'Analysing…'", timeout=120_000
-    )
 
 
 @pytest.fixture
@@ -81,6 +48,7 @@ def test_empty_page_shows_models_and_disclaimer(
     outside = [u for u in requests if not u.startswith((server, "blob:", "data:"))]
     assert outside == [], "the page loaded something from outside the server"
     assert errors == []
+    page.context.close()
 
 
 def test_predict_sort_details_export(
@@ -158,6 +126,7 @@ def test_predict_sort_details_export(
     check_report_and_reset(page, items, screenshot_dir)
     assert [u for u in requests if not u.startswith((server, "blob:", "data:"))] == []
     assert errors == []
+    page.context.close()
 
 
 def check_details(page: Any, items: list[dict[str, Any]], screenshot_dir: Path) -> None:
@@ -261,19 +230,3 @@ def check_report_and_reset(page: Any, items: list[dict[str, Any]], screenshot_di
     page.click("#reset")
     assert tile_names(page) == []
     assert page.locator("#predict").is_disabled() and page.locator("#export-csv").is_disabled()
-
-
-def test_network_failure_is_shown_next_to_each_file(
-    browser: Any, server: str, test_images: list[Path]
-) -> None:
-    page, _, _ = open_page(browser, server)
-    page.route("**/predict_bulk**", lambda route: route.abort())
-    page.set_input_files("#file-input", [str(p) for p in test_images[:2]])
-    page.click("#predict")
-    wait_idle(page)
-    for path in test_images[:2]:
-        t = tile(page, path.name)
-        assert t.get_attribute("data-state") == "error"
-        assert "Cannot reach the dermcad server" in t.inner_text()
-    # A network failure may be retried: Predict is offered again.
-    assert page.locator("#predict").is_enabled()
