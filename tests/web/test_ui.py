@@ -98,6 +98,9 @@ def test_predict_sort_details_export(
     accepted = [r for r in responses if r.status == 200 and "predict_bulk" in r.url]
     assert len(accepted) == 1
     task_id = accepted[0].json()["task_uuid"]
+    # Progress came from the task's status; the results from /from_task without waiting.
+    assert f"{server}tasks/{task_id}" in requests
+    assert f"{server}from_task/{task_id}?wait=0" in requests
     items = httpx.get(f"{server}from_task/{task_id}", params={"wait": 0}).json()
     assert [i["name"] for i in items] == [p.name for p in test_images]  # upload order
 
