@@ -116,6 +116,10 @@ def test_predict_sort_details_export(
         assert f"{100 * item['melanoma_probability']:.1f} %" in text
         assert ("Melanoma suspected" if flagged else "Not flagged") in text
 
+    flagged = sum(i["prediction"]["target"] for i in items)
+    summary = page.locator("#summary").inner_text()
+    assert summary == f"{flagged} flagged of {len(items)} analysed · 1 not analysed"
+
     # After prediction: by melanoma probability, highest first, then toggled.
     by_prob = [i["name"] for i in sorted(items, key=lambda i: -i["melanoma_probability"])]
     assert tile_names(page)[: len(items)] == by_prob

@@ -28,14 +28,23 @@ export function triageFiles(files, existingNames) {
   return { added, duplicates, rejected };
 }
 
-/** Read an image's own pixel size in the browser (null when it cannot be decoded here). */
-export function naturalSize(url) {
-  return new Promise((resolve) => {
-    const image = new Image();
-    image.onload = () => resolve({ width: image.naturalWidth, height: image.naturalHeight });
-    image.onerror = () => resolve(null);
-    image.src = url;
-  });
+/**
+ * Decode an image once in the browser: its own pixel size and a small JPEG thumbnail for the
+ * tiles (so that a grid of 3072 x 2304 photographs stays light). Null when it cannot be decoded.
+ */
+export async function makeThumbnail(file, maxSide = 480) {
+  try {
+    const bitmap = await createImageBitmap(file);
+    const size = { width: bitmap.width, height: bitmap.height };
+    const scale = Math.min(1, maxSide / Math.max(size.width, size.height));
+    const canvas = new OffscreenCanvas(Math.round(size.width * scale), Math.round(size.height * scale));
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    bitmap.close();
+    const blob = await canvas.convertToBlob({ type: "image/jpeg", quality: 0.85 });
+    return { size, url: URL.createObjectURL(blob) };
+  } catch {
+    return null;
+  }
 }
 
 /** The longest loaded file name mentioned in a server message, or null. */

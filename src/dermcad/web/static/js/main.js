@@ -4,13 +4,13 @@ import * as api from "./api.js";
 import { downloadText, resultsCsv } from "./csv.js";
 import { renderDetails } from "./details.js";
 import { openDialog, setupDialog } from "./dialogs.js";
-import { naturalSize, triageFiles } from "./files.js";
+import { makeThumbnail, triageFiles } from "./files.js";
 import { decimal, el, icon } from "./format.js";
 import { renderModelCard } from "./modelcard.js";
 import { predictItems } from "./predict.js";
 import { renderReport } from "./report.js";
 import { sortItems } from "./sort.js";
-import { renderTiles } from "./tiles.js";
+import { renderTiles, tileState } from "./tiles.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -21,7 +21,8 @@ const state = {
   sort: { key: "name", dir: "asc" },
   running: false,
   progress: null,
-  generation: 0,
+  generation: 0, // bumped by each prediction run and by Reset: a stale run stops
+  epoch: 0, // bumped by Reset only: stale thumbnails are dropped
   detailsItem: null,
 };
 let nextId = 1;
@@ -119,21 +120,50 @@ function addFiles(files) {
   if (duplicates.length) notice("warn", `Already loaded, ignored: ${duplicates.join(", ")}.`);
   if (rejected.length) notice("warn", `Not an image, ignored: ${rejected.join(", ")}.`);
   for (const file of added) {
-    const item = { id: nextId++, name: file.name, file, url: URL.createObjectURL(file), localSize: null,
-      status: "loaded", result: null, error: null, retryable: false };
+    const item = { id: nextId++, name: file.name, file, url: URL.createObjectURL(file), thumbUrl: null,
+      localSize: null, status: "loaded", result: null, error: null, retryable: false };
     state.items.push(item);
-    naturalSize(item.url).then((s) => {
-      Object.assign(item, { localSize: s, previewFailed: s === null });
-      if (!state.running) render();
-    });
+    queueThumbnail(item);
   }
   if (added.length && state.sort.key === "probability" && !hasResults()) state.sort = { key: "name", dir: "asc" };
   render();
 }
 
+// One image decoded at a time, so that loading hundreds of photographs keeps the page responsive.
+let thumbnails = Promise.resolve();
+
+function queueThumbnail(item) {
+  const epoch = state.epoch;
+  thumbnails = thumbnails.then(async () => {
+    if (epoch !== state.epoch) return;
+    const thumb = await makeThumbnail(item.file);
+    if (epoch !== state.epoch) {
+      if (thumb) URL.revokeObjectURL(thumb.url);
+      return;
+    }
+    Object.assign(item, { localSize: thumb?.size ?? null, thumbUrl: thumb?.url ?? null, previewFailed: !thumb });
+    scheduleRender();
+  });
+}
+
+let renderPending = false;
+
+function scheduleRender() {
+  if (renderPending) return;
+  renderPending = true;
+  requestAnimationFrame(() => {
+    renderPending = false;
+    render();
+  });
+}
+
 function reset() {
   state.generation += 1;
-  for (const item of state.items) URL.revokeObjectURL(item.url);
+  state.epoch += 1;
+  for (const item of state.items) {
+    URL.revokeObjectURL(item.url);
+    if (item.thumbUrl) URL.revokeObjectURL(item.thumbUrl);
+  }
   Object.assign(state, { items: [], running: false, progress: null, sort: { key: "name", dir: "asc" } });
   $("notices").replaceChildren();
   $("file-input").value = "";
@@ -177,6 +207,21 @@ function renderProgress() {
   $("progress-text").textContent = `Analysing: ${p.done} of ${p.total} image${p.total === 1 ? "" : "s"} done`;
 }
 
+function renderSummary() {
+  const states = state.items.map(tileState);
+  const count = (s) => states.filter((x) => x === s).length;
+  const analysed = count("flagged") + count("clear");
+  const failed = count("error");
+  const box = $("summary");
+  box.hidden = state.running || !(analysed || failed);
+  if (box.hidden) return;
+  box.replaceChildren(
+    el("span", { class: "summary-flagged" }, el("strong", {}, count("flagged")), " flagged"),
+    el("span", {}, ` of ${analysed} analysed`),
+    failed ? el("span", { class: "summary-failed" }, ` · ${failed} not analysed`) : "",
+  );
+}
+
 function renderSortButtons() {
   const { key, dir } = state.sort;
   const name = $("sort-name");
@@ -204,6 +249,7 @@ function render() {
   $("print-report").disabled = $("export-csv").disabled;
   renderSortButtons();
   renderProgress();
+  renderSummary();
 }
 
 // ---- details -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ export function renderReport(section, items, card) {
     const r = item.result;
     const verdict = { flagged: "FLAGGED: melanoma suspected", clear: "not flagged", error: "not analysed" }[state] ?? "not analysed";
     return el("tr", { class: `report-${state}` },
-      el("td", {}, item.previewFailed ? "–" : el("img", { src: item.url, alt: "" })),
+      el("td", {}, item.thumbUrl ? el("img", { src: item.thumbUrl, alt: "" }) : "–"),
       el("td", {}, item.name, el("br"), el("span", { class: "small" }, size(r?.width ?? item.localSize?.width, r?.height ?? item.localSize?.height))),
       el("td", {}, verdict),
       el("td", {}, r?.prediction?.prediction ?? "–"),

@@ -54,7 +54,8 @@ function label(item, state) {
 
 function thumbnail(item) {
   if (item.previewFailed) return el("span", { class: "tile-noimg" }, "No preview");
-  return el("img", { src: item.url, alt: "", decoding: "async" });
+  if (!item.thumbUrl) return el("span", { class: "tile-noimg tile-loading" }, "Loading preview…");
+  return el("img", { src: item.thumbUrl, alt: "" });
 }
 
 export function renderTiles(list, items, onOpen) {
