@@ -227,6 +227,8 @@ def check_report_and_reset(page: Any, items: list[dict[str, Any]], screenshot_di
     flagged = sum(i["prediction"]["target"] for i in items)
     assert f"{flagged} flagged as suspected melanoma" in report.inner_text()
     assert "not a diagnosis" in report.inner_text()
+    page.wait_for_function("[...document.querySelectorAll('#report img')].every(i => i.complete)")
+    page.screenshot(path=str(screenshot_dir / "ui-report.png"), full_page=True)
     page.emulate_media(media="screen")
 
     page.set_viewport_size({"width": 768, "height": 1024})
