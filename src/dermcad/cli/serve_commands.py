@@ -1,9 +1,211 @@
-"""Commands of this stage. See dermcad.cli.main for the conventions."""
+"""Serving commands: ``export``, ``registry list|show|verify|remove``, ``predict``, ``serve``.
+
+Heavy modules (torch, onnxruntime, uvicorn) are imported inside the commands.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from dermcad.cli.errors import reports_user_errors
+
+DEFAULT_REGISTRY_HELP = (
+    "model registry folder (default: $DERMCAD_REGISTRY, else the checkout's models/)"
+)
+
+registry_app = typer.Typer(
+    help="List, inspect, verify and remove published model packages.", no_args_is_help=True
+)
+
+
+def _registry(path: Path | None) -> Path:
+    if path is not None:
+        return path
+    from dermcad.api.settings import Settings, default_registry
+
+    try:
+        return Settings().registry
+    except Exception:  # an unrelated bad DERMCAD_ variable must not hide the registry
+        return default_registry()
+
+
+@reports_user_errors
+def export(
+    run: Path = typer.Argument(..., help="run directory written by `dermcad train`"),
+    registry: Path = typer.Option(None, "--registry", help=DEFAULT_REGISTRY_HELP),
+    model_id: str = typer.Option(..., "--id", help="id of the published model"),
+    int8: bool = typer.Option(
+        False, "--int8", help="publish an int8 (static QDQ) model; the AUC change goes in the card"
+    ),
+    replace: bool = typer.Option(False, "--replace", help="replace an existing model of this id"),
+    images: Path = typer.Option(
+        None,
+        "--images",
+        help="images for the parity check and int8 calibration "
+        "(default: the run's validation and training splits)",
+    ),
+    display_name: str = typer.Option("", "--display-name", help="name shown in the web UI"),
+    card: Path = typer.Option(None, "--card", help="Markdown file: the model card text"),
+    license_text: str = typer.Option("", "--license", help="licence of the model and its data"),
+) -> None:
+    """Export a trained run to ONNX, check parity with torch (< 1e-4) and publish it."""
+    from dermcad.export.from_run import ExportOptions, export_run
+
+    options = ExportOptions(
+        int8=int8,
+        replace=replace,
+        images=images,
+        display_name=display_name,
+        card=card.read_text(encoding="utf-8") if card else "",
+        license=license_text,
+    )
+    target = _registry(registry)
+    report = export_run(run, target, model_id, options)
+    manifest = report.manifest
+    typer.echo(f"published {manifest.id} ({manifest.precision}) in {target / manifest.id}")
+    typer.echo(
+        f"parity: max probability difference {report.parity_max_diff:.2e} torch vs ONNX Runtime "
+        f"on {report.parity_images} images"
+    )
+    if manifest.quantization is not None:
+        q = manifest.quantization
+        typer.echo(f"int8: melanoma AUC {q.fp32_melanoma_auc} -> {q.int8_melanoma_auc}")
+
+
+@registry_app.command("list")
+@reports_user_errors
+def registry_list(
+    registry: Path = typer.Option(None, "--registry", help=DEFAULT_REGISTRY_HELP),
+) -> None:
+    """One line per model: id, network, precision, test melanoma AUC."""
+    from dermcad.registry.store import list_packages
+
+    for package in list_packages(_registry(registry)):
+        m = package.manifest
+        test = m.metrics.get("test")
+        auc = f"{test.melanoma_auc:.3f}" if test and test.melanoma_auc is not None else "-"
+        typer.echo(f"{m.id}\t{m.net_type}\t{m.img_size}px\t{m.precision}\ttest AUC {auc}")
+
+
+@registry_app.command("show")
+@reports_user_errors
+def registry_show(
+    model_id: str = typer.Argument(..., help="model id"),
+    registry: Path = typer.Option(None, "--registry", help=DEFAULT_REGISTRY_HELP),
+) -> None:
+    """Print a model's manifest (model.json)."""
+    from dermcad.registry.store import open_package
+
+    manifest = open_package(_registry(registry), model_id).manifest
+    typer.echo(json.dumps(manifest.model_dump(mode="json", exclude={"parity"}), indent=2))
+
+
+@registry_app.command("verify")
+@reports_user_errors
+def registry_verify(
+    model_id: str = typer.Argument(..., help="model id"),
+    registry: Path = typer.Option(None, "--registry", help=DEFAULT_REGISTRY_HELP),
+) -> None:
+    """Check a model: manifest schema, sha256 of its files and a parity run; exit 1 on failure."""
+    from dermcad.registry.verify import verify_package
+
+    report = verify_package(_registry(registry), model_id)
+    for name, passed, detail in report.checks:
+        typer.echo(f"{'ok' if passed else 'FAIL'}\t{name}\t{detail}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@registry_app.command("remove")
+@reports_user_errors
+def registry_remove(
+    model_id: str = typer.Argument(..., help="model id"),
+    registry: Path = typer.Option(None, "--registry", help=DEFAULT_REGISTRY_HELP),
+) -> None:
+    """Delete a model package."""
+    from dermcad.registry.store import remove
+
+    remove(_registry(registry), model_id)
+    typer.echo(f"removed {model_id}")
+
+
+@reports_user_errors
+def predict(
+    inputs: list[Path] = typer.Argument(..., help="images (JPEG, PNG) and folders of images"),
+    model: Path = typer.Option(..., "--model", help="model package folder (<registry>/<id>)"),
+    out: Path = typer.Option(Path("results.csv"), "--out", help="CSV file to write"),
+    tta: int = typer.Option(
+        None, "--tta", help="test-time augmentation views: 1, 4 or 8 (default: the model's)"
+    ),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="images per model call"),
+) -> None:
+    """Classify images offline, without a server; the CSV has the API's result fields."""
+    from dermcad.errors import UserError
+    from dermcad.registry.runtime import RuntimeOptions
+    from dermcad.registry.store import open_package
+    from dermcad.serving.predict import collect_images, predict_files, write_results_csv
+    from dermcad.serving.runner import ModelRunner
+
+    if tta is not None and tta not in (1, 4, 8):
+        raise UserError(f"--tta must be 1, 4 or 8, not {tta}")
+    package = open_package(model.resolve().parent, model.resolve().name)
+    images = collect_images(inputs)
+    import os
+
+    runner = ModelRunner.open(package, RuntimeOptions(os.cpu_count() or 1), batch_size)
+    items = predict_files(runner, images, package.id, tta)
+    write_results_csv(items, list(package.manifest.classes), out)
+    failed = sum(1 for item in items if item["error"])
+    flagged = sum(1 for item in items if item["prediction"] and item["prediction"]["target"])
+    typer.echo(f"{len(items)} images, {flagged} flagged melanoma, {failed} unreadable -> {out}")
+
+
+def _serve_help() -> str:
+    from dermcad.api.settings import settings_help
+
+    return (
+        "Serve the API and the web UI (embedded task queue, no other services). Settings come "
+        "from the environment:\n\n" + settings_help()
+    )
+
+
+@reports_user_errors
+def serve(
+    host: str = typer.Option(None, "--host", help="address to listen on (DERMCAD_HOST)"),
+    port: int = typer.Option(None, "--port", help="port (DERMCAD_PORT)"),
+) -> None:
+    from pydantic import ValidationError
+
+    from dermcad.api.app import create_app, exposed_models
+    from dermcad.api.settings import Settings
+    from dermcad.errors import UserError
+
+    overrides: dict[str, Any] = {
+        k: v for k, v in {"host": host, "port": port}.items() if v is not None
+    }
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"DERMCAD_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise UserError(f"invalid settings: {problems}") from exc
+    exposed = exposed_models(settings)  # fail here, in one line, not inside the server
+    typer.echo(
+        f"serving {', '.join(m.id for m in exposed)} on http://{settings.host}:{settings.port}"
+    )
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
+    app.command("export")(export)
+    app.command("predict")(predict)
+    app.command("serve", help=_serve_help())(serve)
+    app.add_typer(registry_app, name="registry")

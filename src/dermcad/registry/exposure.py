@@ -80,8 +80,13 @@ def resolve_exposed(
     registry: Path,
     config: ModelsFile | None,
     default: str | None = None,
+    preferred_default: str | None = None,
 ) -> list[ExposedModel]:
-    """The exposed models, in order; the first is the default unless one is named."""
+    """The exposed models, in order.
+
+    The default model is ``default`` if given, else the configuration's, else
+    ``preferred_default`` (the shipped model's id) when it is exposed, else the first.
+    """
     if config is None:
         ids = list_ids(registry)
         if not ids:
@@ -90,8 +95,9 @@ def resolve_exposed(
                 "or point DERMCAD_REGISTRY at a registry"
             )
         config = ModelsFile(models=[ExposedEntry(id=i) for i in ids], default=default)
-    chosen = default or config.default or config.models[0].id
     public_ids = [entry.id for entry in config.models]
+    preferred = preferred_default if preferred_default in public_ids else None
+    chosen = default or config.default or preferred or public_ids[0]
     if len(set(public_ids)) != len(public_ids):
         raise UserError(f"models configuration: exposed ids repeat: {public_ids}")
     if chosen not in public_ids:

@@ -1,0 +1,151 @@
+"""``create_app(settings)``: the FastAPI application. No module-level app, no global settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.staticfiles import StaticFiles
+
+from dermcad import INTENDED_USE, __version__
+from dermcad.api.limits import BodySizeLimit
+from dermcad.api.metrics import Metrics, MetricsMiddleware
+from dermcad.api.routes import extras, probes, thesis
+from dermcad.api.settings import SHIPPED_MODEL_ID, Settings
+from dermcad.api.state import ServingState
+from dermcad.preprocess import ImageError
+from dermcad.registry.exposure import (
+    ExposedModel,
+    ModelsFile,
+    parse_models_list,
+    read_models_file,
+    resolve_exposed,
+)
+from dermcad.registry.runtime import RuntimeOptions
+from dermcad.serving.runner import ModelRunner
+from dermcad.tasks.base import BackendUnavailableError, TaskBackend
+from dermcad.tasks.embedded import EmbeddedBackend, EmbeddedConfig
+
+
+def exposed_models(settings: Settings) -> list[ExposedModel]:
+    """The models the settings expose, validated (raises :class:`UserError`)."""
+    config: ModelsFile | None = None
+    if settings.models_config is not None:
+        config = read_models_file(settings.models_config)
+    elif settings.models:
+        config = parse_models_list(settings.models)
+    return resolve_exposed(settings.registry, config, settings.default_model, SHIPPED_MODEL_ID)
+
+
+def load_state(settings: Settings, metrics: Metrics) -> ServingState:
+    """Open every exposed model once (sha256 checked) and start the embedded queue."""
+    exposed = exposed_models(settings)
+    options = RuntimeOptions(intra_op_threads=settings.intra_op_threads())
+    by_package: dict[Path, ModelRunner] = {}
+    runners: dict[str, ModelRunner] = {}
+    for model in exposed:
+        if model.package.path not in by_package:
+            by_package[model.package.path] = ModelRunner.open(
+                model.package, options, settings.batch_size
+            )
+        runners[model.id] = by_package[model.package.path]
+    backend: TaskBackend
+    if settings.broker_url:  # the distributed back end: Celery workers over Redis
+        from dermcad.tasks.distributed.backend import DistributedBackend
+        from dermcad.tasks.distributed.config import DistributedConfig
+
+        backend = DistributedBackend(DistributedConfig.from_settings(settings))
+    else:
+        backend = EmbeddedBackend(
+            EmbeddedConfig(
+                data_dir=settings.data_dir,
+                workers=settings.workers,
+                ttl_seconds=settings.ttl_seconds,
+                sweep_seconds=min(60.0, max(0.5, settings.ttl_seconds / 4)),
+            ),
+            runners,
+            observer=metrics.observe_images,
+        )
+    backend.start()
+    return ServingState(settings, exposed, runners, backend, metrics)
+
+
+def static_dir() -> Path | None:
+    folder = Path(str(resources.files("dermcad.web") / "static"))
+    return folder if folder.is_dir() else None
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    reasons = "; ".join(
+        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}"
+        for err in exc.errors()
+    )
+    return JSONResponse({"detail": reasons or "invalid request"}, status_code=422)
+
+
+async def _backend_error(request: Request, exc: Exception) -> JSONResponse:
+    """The task back end refused: Redis unreachable or queue full (503), task too large (413)."""
+    if isinstance(exc, ImageError):
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+    assert isinstance(exc, BackendUnavailableError)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return JSONResponse({"detail": exc.reason}, status_code=503, headers=headers)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API and web UI for ``settings``; models load and workers start in the lifespan."""
+
+    def queue_depth() -> float:
+        state = getattr(app.state, "serving", None)
+        return float(state.backend.queue_depth()) if state is not None else 0.0
+
+    metrics = Metrics(queue_depth)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await run_in_threadpool(load_state, settings, metrics)
+        app.state.serving = state
+        try:
+            yield
+        finally:
+            app.state.serving = None
+            await run_in_threadpool(state.backend.stop)
+
+    app = FastAPI(
+        title="dermcad",
+        version=__version__,
+        description=(
+            "Melanoma computer-aided diagnosis on dermoscopy images; a compatible superset of the "
+            f"thesis API. {INTENDED_USE}"
+        ),
+        lifespan=lifespan,
+    )
+    app.state.serving = None
+    app.state.settings = settings
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(BackendUnavailableError, _backend_error)
+    app.add_exception_handler(ImageError, _backend_error)
+    app.include_router(thesis)
+    app.include_router(extras)
+    app.include_router(probes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    folder = static_dir()
+    if folder is not None:
+        app.mount("/", StaticFiles(directory=folder, html=True), name="web")
+    return app

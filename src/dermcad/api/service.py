@@ -1,0 +1,161 @@
+"""The work behind the routes: validating uploads, queueing tasks, waiting, shaping answers.
+
+Routes stay thin: they parse the request, call one function here and return its answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import HTTPException, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from dermcad.api.state import ServingState
+from dermcad.preprocess import ImageError
+from dermcad.registry.exposure import ExposedModel
+from dermcad.serving.results import result_item
+from dermcad.serving.uploads import Upload, decode_upload, safe_label
+from dermcad.tasks.base import TaskRecord
+
+
+async def read_uploads(state: ServingState, files: Sequence[UploadFile]) -> list[tuple[str, bytes]]:
+    """The files' labels and bytes, refusing too many files or one too large (413)."""
+    limits = state.settings
+    if not files:
+        raise HTTPException(422, "no image was uploaded")
+    if len(files) > limits.max_files:
+        raise HTTPException(413, f"{len(files)} files, more than the limit of {limits.max_files}")
+    read: list[tuple[str, bytes]] = []
+    for i, upload in enumerate(files):
+        name = safe_label(upload.filename, i)
+        data = await upload.read(limits.max_file_bytes + 1)
+        if len(data) > limits.max_file_bytes:
+            raise HTTPException(
+                413, f"{name}: file larger than the limit of {limits.max_file_bytes} bytes"
+            )
+        read.append((name, data))
+    return read
+
+
+def _decode_all(state: ServingState, files: list[tuple[str, bytes]], draft: int) -> list[Upload]:
+    limits = state.settings
+    return [
+        decode_upload(
+            data,
+            name,
+            draft_size=draft,
+            max_bytes=limits.max_file_bytes,
+            max_pixels=limits.max_pixels,
+        )
+        for name, data in files
+    ]
+
+
+async def submit(
+    state: ServingState, model_id: str | None, files: Sequence[UploadFile], tta: int | None
+) -> TaskRecord:
+    """Validate every file, then store the task; nothing is queued if one file is refused."""
+    chosen, runner = state.resolve_model(model_id)
+    raw = await read_uploads(state, files)
+    try:
+        uploads = await run_in_threadpool(_decode_all, state, raw, runner.manifest.img_size)
+    except ImageError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    views = tta if tta is not None else runner.manifest.tta
+    return await run_in_threadpool(state.backend.submit, chosen, uploads, views)
+
+
+async def wait_for(state: ServingState, task_id: str, wait: float | None) -> TaskRecord:
+    """The record once finished, or after ``wait`` seconds (capped by the settings); 404."""
+    limit = state.settings.from_task_wait
+    budget = limit if wait is None else min(wait, limit)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
+    pause = 0.01
+    while True:
+        record = state.backend.get(task_id)
+        if record is None:
+            raise HTTPException(
+                404, f"unknown task {task_id!r} (never created, deleted or expired)"
+            )
+        remaining = deadline - loop.time()
+        if record.finished or remaining <= 0:
+            return record
+        await asyncio.sleep(min(pause, remaining))
+        pause = min(pause * 1.5, 0.25)
+
+
+def get_task(state: ServingState, task_id: str) -> TaskRecord:
+    record = state.backend.get(task_id)
+    if record is None:
+        raise HTTPException(404, f"unknown task {task_id!r} (never created, deleted or expired)")
+    return record
+
+
+def results(state: ServingState, record: TaskRecord) -> list[dict[str, Any]]:
+    """The items of a finished task; a failed task gives one error item per image."""
+    if record.results is not None:
+        return record.results
+    runner = state.runners.get(record.model_id)
+    if runner is None:
+        return []
+    reason = record.error or "the task failed"
+    return [
+        result_item(
+            name=str(image.get("name", f"image_{i + 1}")),
+            model_id=record.model_id,
+            manifest=runner.manifest,
+            tta=record.tta,
+            width=image.get("width"),
+            height=image.get("height"),
+            error=reason,
+        )
+        for i, image in enumerate(record.images)
+    ]
+
+
+def _iso(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="seconds")
+
+
+def pending_view(record: TaskRecord) -> dict[str, Any]:
+    return {
+        "task_uuid": record.id,
+        "status": record.status,
+        "progress": {"done": record.done, "total": record.total},
+    }
+
+
+def task_view(record: TaskRecord) -> dict[str, Any]:
+    return {
+        **pending_view(record),
+        "model_id": record.model_id,
+        "created": _iso(record.created),
+        "updated": _iso(record.updated),
+        "error": record.error,
+    }
+
+
+def model_card(model: ExposedModel) -> dict[str, Any]:
+    manifest = model.package.manifest
+    test = manifest.metrics.get("test")
+    return {
+        "id": model.id,
+        "display_name": model.display_name,
+        "net_type": manifest.net_type,
+        "img_size": manifest.img_size,
+        "classes": list(manifest.classes),
+        "threshold": manifest.threshold,
+        "operating_point": manifest.calibration.operating_point,
+        "test_melanoma_auc": test.melanoma_auc if test is not None else None,
+        "default": model.default,
+        "precision": manifest.precision,
+        "has_heatmaps": manifest.has_heatmaps,
+    }
+
+
+def full_manifest(model: ExposedModel) -> dict[str, Any]:
+    return model.package.manifest.model_dump(mode="json")

@@ -1,0 +1,143 @@
+"""Runtime settings of the API and its workers: one pydantic-settings object, prefix ``DERMCAD_``.
+
+Passed to :func:`dermcad.api.app.create_app`; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from dermcad.preprocess import DEFAULT_MAX_PIXELS
+
+MiB = 1024 * 1024
+SHIPPED_MODEL_ID = "ham10000-resnet18"
+
+
+def default_registry() -> Path:
+    """The checkout's ``models/`` folder when run from a checkout, else ``./models``."""
+    root = Path(__file__).resolve().parents[3]
+    if (root / "pyproject.toml").is_file() and (root / "models").is_dir():
+        return root / "models"
+    return Path.cwd() / "models"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "dermcad"
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting can be given as ``DERMCAD_<NAME>`` (lists comma-separated)."""
+
+    model_config = SettingsConfigDict(env_prefix="DERMCAD_", extra="forbid", frozen=True)
+
+    registry: Path = Field(default_factory=default_registry, description="model registry folder")
+    data_dir: Path = Field(
+        default_factory=default_data_dir, description="task records and uploaded images"
+    )
+    models_config: Path | None = Field(
+        default=None, description="YAML file: which models are exposed, under which ids"
+    )
+    models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="exposed models, 'public-id=registry-id' or 'id', comma-separated "
+        "(default: every model in the registry)",
+    )
+    default_model: str | None = Field(
+        default=None,
+        description=f"the default model id (else the configured default, else {SHIPPED_MODEL_ID} "
+        "if exposed, else the first)",
+    )
+    max_file_bytes: int = Field(default=25 * MiB, gt=0, description="largest file accepted")
+    max_request_bytes: int = Field(default=512 * MiB, gt=0, description="largest request body")
+    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, gt=0, description="pixels per image")
+    max_files: int = Field(default=500, gt=0, description="images per request")
+    ttl_seconds: float = Field(default=24 * 3600.0, gt=0, description="time results are kept")
+    workers: int = Field(default=1, ge=1, le=64, description="worker threads")
+    threads_per_worker: int = Field(
+        default=0, ge=0, description="ONNX Runtime intra-op threads per worker (0: CPUs/workers)"
+    )
+    batch_size: int = Field(default=16, ge=1, le=256, description="images per model call")
+    from_task_wait: float = Field(
+        default=300.0, ge=0, description="longest /from_task waits for a task (seconds)"
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="origins allowed by CORS, comma-separated (none)"
+    )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="if set, requests need 'Authorization: Bearer <key>', comma-separated",
+    )
+    host: str = Field(default="127.0.0.1", description="address to listen on")
+    port: int = Field(default=8000, ge=1, le=65535, description="port to listen on")
+    # The distributed back end (docs/deploy.md); unset broker_url means the embedded queue.
+    broker_url: str | None = Field(
+        default=None,
+        pattern=r"^rediss?://",
+        description="Redis URL (redis://host:6379/0): Celery workers run the tasks, records live "
+        "in Redis (default: the embedded queue)",
+    )
+    max_queued_tasks: int = Field(
+        default=1000, ge=1, description="distributed: unfinished tasks before 503 + Retry-After"
+    )
+    task_attempts: int = Field(
+        default=3, ge=1, le=20, description="distributed: deliveries of a task before it fails"
+    )
+    max_task_bytes: int = Field(
+        default=256 * MiB, gt=0, description="distributed: decoded image bytes per task in Redis"
+    )
+    visibility_timeout: float = Field(
+        default=3600.0,
+        gt=0,
+        description="distributed: seconds before a task of a lost worker is delivered again "
+        "(longer than the longest task)",
+    )
+    broker_timeout: float = Field(
+        default=2.0, gt=0, le=60, description="distributed: Redis socket timeouts (seconds)"
+    )
+
+    @field_validator("models", "cors_origins", "api_keys", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"CORS origin {origin!r} must start with http:// or https://")
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if any(len(key.get_secret_value()) < 16 for key in value):
+            raise ValueError("API keys must have at least 16 characters")
+        return value
+
+    def intra_op_threads(self) -> int:
+        if self.threads_per_worker:
+            return self.threads_per_worker
+        return max(1, (os.cpu_count() or 1) // self.workers)
+
+
+def settings_help() -> str:
+    """The settings as a table for ``dermcad serve --help``."""
+    lines = []
+    for name, info in Settings.model_fields.items():
+        factory = info.default_factory
+        default = factory() if factory is not None else info.default  # type: ignore[call-arg]
+        lines.append(f"DERMCAD_{name.upper()}: {info.description or ''} (default: {default!s})")
+    return "\n\n".join(lines)

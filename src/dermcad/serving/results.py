@@ -1,0 +1,102 @@
+"""The result of one image, as ``/from_task`` returns it and ``dermcad predict`` writes it.
+
+One builder for both, so the API's JSON items and the CLI's CSV rows carry the same fields
+(design.md section 6 plus the additions of docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dermcad.registry.manifest import Manifest
+from dermcad.serving.runner import Prediction
+
+
+def model_metadata(manifest: Manifest) -> dict[str, Any]:
+    return {
+        "origin": manifest.origin,
+        "net_type": manifest.net_type,
+        "img_size": manifest.img_size,
+        "out_dim": manifest.out_dim,
+    }
+
+
+def result_item(
+    *,
+    name: str,
+    model_id: str,
+    manifest: Manifest,
+    tta: int,
+    width: int | None,
+    height: int | None,
+    prediction: Prediction | None = None,
+    error: str | None = None,
+    heatmap_url: str | None = None,
+) -> dict[str, Any]:
+    """One ``/from_task`` item; ``prediction`` is ``None`` exactly when ``error`` is given."""
+    item: dict[str, Any] = {
+        "name": name,
+        "probabilities": None,
+        "metadata": model_metadata(manifest),
+        "prediction": None,
+        "model_id": model_id,
+        "melanoma_probability": None,
+        "threshold": manifest.threshold,
+        "tta": tta,
+        "width": width,
+        "height": height,
+        "heatmap_url": None,
+        "error": error,
+    }
+    if prediction is not None:
+        decision = prediction.decision
+        item["probabilities"] = {
+            cls: float(p) for cls, p in zip(manifest.classes, prediction.probabilities, strict=True)
+        }
+        item["prediction"] = {
+            "target": bool(decision.target),
+            "label": int(decision.label),
+            "prediction": decision.prediction,
+        }
+        item["melanoma_probability"] = float(decision.melanoma_probability)
+        item["heatmap_url"] = heatmap_url if prediction.cam is not None else None
+    return item
+
+
+def csv_columns(classes: list[str]) -> list[str]:
+    return [
+        "name",
+        "model_id",
+        "prediction",
+        "label",
+        "target",
+        "melanoma_probability",
+        "threshold",
+        "tta",
+        "width",
+        "height",
+        *[f"p_{cls}" for cls in classes],
+        "error",
+    ]
+
+
+def flatten_item(item: dict[str, Any], classes: list[str]) -> dict[str, Any]:
+    """One CSV row from one result item (the same fields, flattened)."""
+    decision = item.get("prediction") or {}
+    probs = item.get("probabilities") or {}
+    row = {
+        "name": item["name"],
+        "model_id": item["model_id"],
+        "prediction": decision.get("prediction", ""),
+        "label": decision.get("label", ""),
+        "target": decision.get("target", ""),
+        "melanoma_probability": item.get("melanoma_probability"),
+        "threshold": item["threshold"],
+        "tta": item["tta"],
+        "width": item.get("width"),
+        "height": item.get("height"),
+        "error": item.get("error") or "",
+    }
+    for cls in classes:
+        row[f"p_{cls}"] = probs.get(cls, "")
+    return {column: row[column] for column in csv_columns(classes)}

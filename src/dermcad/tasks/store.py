@@ -1,0 +1,241 @@
+"""Task records in SQLite (WAL) and task images on disk, under the data directory.
+
+``<data_dir>/tasks.sqlite3`` holds the records; ``<data_dir>/tasks/<id>/<i>.png`` the decoded
+images (lossless, no metadata) and ``<i>.cam.npy`` their class-activation maps. A task's folder is
+complete before its record is inserted, so a worker never sees half a task; a folder without a
+record (a crash in between) is removed at start.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dermcad.serving.uploads import Upload
+from dermcad.tasks.base import TaskRecord
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    model_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    tta INTEGER NOT NULL,
+    total INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    expires REAL,
+    error TEXT,
+    names TEXT NOT NULL,
+    results TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status, created);
+"""
+_COLUMNS = (
+    "id, model_id, status, tta, total, done, created, updated, error, results, expires, names"
+)
+
+
+class TaskStore:
+    """Records and files of tasks. One SQLite connection per thread; writes serialised."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.files = data_dir / "tasks"
+        self.db_path = data_dir / "tasks.sqlite3"
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._opened_lock = threading.Lock()
+        self._opened: list[sqlite3.Connection] = []
+
+    def open(self) -> None:
+        self.files.mkdir(parents=True, exist_ok=True)
+        db = self._connection()
+        with self._write_lock:
+            db.executescript(_SCHEMA)  # commits by itself
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(
+                self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+            with self._opened_lock:
+                self._opened.append(db)
+        return db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._connection()
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def task_dir(self, task_id: str) -> Path:
+        return self.files / task_id
+
+    def create(self, model_id: str, uploads: Sequence[Upload], tta: int) -> str:
+        """Write the images, then the record (status ``queued``); returns the task id."""
+        task_id = str(uuid.uuid4())
+        staging = self.files / f".new-{task_id}"
+        staging.mkdir(parents=True)
+        try:
+            for i, upload in enumerate(uploads):
+                upload.image.save(staging / f"{i}.png", format="PNG", compress_level=1)
+            staging.rename(self.task_dir(task_id))
+            names = [{"name": u.name, "width": u.width, "height": u.height} for u in uploads]
+            now = time.time()
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO tasks (id, model_id, status, tta, total, created, updated, names)"
+                    " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+                    (task_id, model_id, tta, len(uploads), now, now, json.dumps(names)),
+                )
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(self.task_dir(task_id), ignore_errors=True)
+            raise
+        return task_id
+
+    def get(self, task_id: str, now: float | None = None) -> TaskRecord | None:
+        row = (
+            self._connection()
+            .execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
+            .fetchone()
+        )
+        if row is None:
+            return None
+        expires = row[10]
+        if expires is not None and expires <= (time.time() if now is None else now):
+            return None
+        return _record(row)
+
+    def claim(self) -> TaskRecord | None:
+        """Mark the oldest queued task running and return it (``None`` if none)."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT id FROM tasks WHERE status = 'queued' ORDER BY created LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE tasks SET status = 'running', attempts = attempts + 1, done = 0,"
+                " updated = ? WHERE id = ?",
+                (time.time(), row[0]),
+            )
+            found = db.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (row[0],))
+            return _record(found.fetchone())
+
+    def progress(self, task_id: str, done: int) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE tasks SET done = ?, updated = ? WHERE id = ? AND status = 'running'",
+                (done, time.time(), task_id),
+            )
+
+    def finish(
+        self,
+        task_id: str,
+        ttl: float,
+        results: list[dict[str, Any]] | None,
+        error: str | None = None,
+    ) -> None:
+        now = time.time()
+        status = "failed" if error is not None else "done"
+        with self._tx() as db:
+            db.execute(
+                "UPDATE tasks SET status = ?, done = CASE WHEN ? = 'done' THEN total ELSE done END,"
+                " updated = ?, expires = ?, error = ?, results = ? WHERE id = ?",
+                (
+                    status,
+                    status,
+                    now,
+                    now + ttl,
+                    error,
+                    None if results is None else json.dumps(results),
+                    task_id,
+                ),
+            )
+
+    def delete(self, task_id: str) -> bool:
+        with self._tx() as db:
+            deleted = db.execute("DELETE FROM tasks WHERE id = ?", (task_id,)).rowcount
+        shutil.rmtree(self.task_dir(task_id), ignore_errors=True)
+        return deleted > 0
+
+    def recover(self, max_attempts: int, ttl: float) -> tuple[int, int]:
+        """After a crash: running tasks go back to the queue, or fail after ``max_attempts``."""
+        now = time.time()
+        with self._tx() as db:
+            failed = db.execute(
+                "UPDATE tasks SET status = 'failed', updated = ?, expires = ?, error = ?"
+                " WHERE status = 'running' AND attempts >= ?",
+                (now, now + ttl, "interrupted by a server restart too many times", max_attempts),
+            ).rowcount
+            requeued = db.execute(
+                "UPDATE tasks SET status = 'queued', done = 0, updated = ?"
+                " WHERE status = 'running'",
+                (now,),
+            ).rowcount
+            known = {row[0] for row in db.execute("SELECT id FROM tasks")}
+        for folder in self.files.iterdir():
+            if folder.is_dir() and folder.name not in known:
+                shutil.rmtree(folder, ignore_errors=True)
+        return requeued, failed
+
+    def expire(self, now: float | None = None) -> int:
+        """Delete finished tasks whose time-to-live has passed, with their files."""
+        moment = time.time() if now is None else now
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM tasks WHERE expires <= ?", (moment,))]
+            db.executemany("DELETE FROM tasks WHERE id = ?", [(i,) for i in ids])
+        for task_id in ids:
+            shutil.rmtree(self.task_dir(task_id), ignore_errors=True)
+        return len(ids)
+
+    def count_unfinished(self) -> int:
+        row = self._connection().execute(
+            "SELECT COUNT(*) FROM tasks WHERE status IN ('queued', 'running')"
+        )
+        return int(row.fetchone()[0])
+
+    def close(self) -> None:
+        """Close every connection this store opened (call once no thread uses it)."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for db in opened:
+            db.close()
+        self._local = threading.local()
+
+
+def _record(row: Sequence[Any]) -> TaskRecord:
+    return TaskRecord(
+        id=row[0],
+        model_id=row[1],
+        status=row[2],
+        tta=int(row[3]),
+        total=int(row[4]),
+        done=int(row[5]),
+        created=float(row[6]),
+        updated=float(row[7]),
+        error=row[8],
+        results=None if row[9] is None else json.loads(row[9]),
+        images=json.loads(row[11]),
+    )
