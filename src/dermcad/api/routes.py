@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from fastapi.responses import JSONResponse
@@ -27,8 +27,8 @@ ModelId = Annotated[
     str | None, Query(description="model id from /public_models (default: the default model)")
 ]
 Tta = Annotated[
-    Literal[1, 4, 8] | None,
-    Query(description="test-time augmentation views (default: the model's)"),
+    int | None,
+    Query(description="test-time augmentation views: 1, 4 or 8 (default: the model's)"),
 ]
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 404, 413, 415, 422)

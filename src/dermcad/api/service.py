@@ -14,6 +14,7 @@ from fastapi import HTTPException, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from dermcad.api.state import ServingState
+from dermcad.inference import TTA_CHOICES
 from dermcad.preprocess import ImageError
 from dermcad.registry.exposure import ExposedModel
 from dermcad.serving.results import result_item
@@ -58,6 +59,8 @@ async def submit(
     state: ServingState, model_id: str | None, files: Sequence[UploadFile], tta: int | None
 ) -> TaskRecord:
     """Validate every file, then store the task; nothing is queued if one file is refused."""
+    if tta is not None and tta not in TTA_CHOICES:
+        raise HTTPException(422, f"tta must be one of {', '.join(map(str, TTA_CHOICES))}")
     chosen, runner = state.resolve_model(model_id)
     raw = await read_uploads(state, files)
     try:
