@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from dermcad.serving.uploads import Upload
 
@@ -38,6 +38,7 @@ class TaskRecord:
         return self.status in FINISHED
 
 
+@runtime_checkable
 class TaskBackend(Protocol):
     """A task queue and its records. Every method is safe to call from any thread."""
 

@@ -1,0 +1,85 @@
+"""The ONNX Runtime runner, the one inference path, and the shape of one result."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dermcad.inference import predict_proba
+from dermcad.registry.store import open_package
+from dermcad.serving.results import csv_columns, flatten_item, result_item
+from dermcad.serving.runner import ModelRunner
+from dermcad.taxonomy import CLASSES, TARGET_INDEX
+from serving.tiny import Tiny, torch_probabilities
+
+
+def _runner(tiny: Tiny, batch_size: int = 16) -> ModelRunner:
+    return ModelRunner.open(open_package(tiny.registry, tiny.model_id), batch_size=batch_size)
+
+
+def _batch(tiny: Tiny, n: int) -> np.ndarray:
+    from dermcad.export.package import load_batch
+
+    runner = _runner(tiny)
+    return load_batch(tiny.images[:n], runner.manifest.spec)
+
+
+def test_chunked_runs_equal_one_run(tiny: Tiny) -> None:
+    batch = _batch(tiny, 7)
+    whole, feats = _runner(tiny, 16).run(batch, features=True)
+    chunked, feats_chunked = _runner(tiny, 3).run(batch, features=True)
+    np.testing.assert_allclose(whole, chunked, atol=1e-5)
+    assert feats.shape[0] == 7 and feats.ndim == 4
+    np.testing.assert_allclose(feats, feats_chunked, atol=1e-5)
+
+
+def test_predict_is_the_one_inference_path(tiny: Tiny) -> None:
+    runner = _runner(tiny)
+    batch = _batch(tiny, 5)
+    for tta in (1, 4):
+        predictions = runner.predict(batch, tta)
+        expected = predict_proba(runner.logits, batch, tta=tta)
+        np.testing.assert_allclose([p.probabilities for p in predictions], expected, atol=1e-7)
+    reference = torch_probabilities(tiny.run_dir, tiny.images[:5], tta=4)
+    assert np.abs(expected - reference).max() < 1e-4
+
+
+def test_predictions_follow_the_threshold_and_carry_cams(tiny: Tiny) -> None:
+    runner = _runner(tiny)
+    predictions = runner.predict(_batch(tiny, 12))
+    threshold = runner.manifest.threshold
+    for p in predictions:
+        assert p.decision.target == (p.probabilities[TARGET_INDEX] >= threshold)
+        assert p.cam is not None and p.cam.shape == (2, 2) and p.cam.max() <= 1.0
+    assert {p.decision.target for p in predictions} == {True, False}
+
+
+def test_result_item_and_its_csv_row_agree(tiny: Tiny) -> None:
+    runner = _runner(tiny)
+    [prediction] = runner.predict(_batch(tiny, 1))
+    item = result_item(
+        name="a.jpg",
+        model_id="alias",
+        manifest=runner.manifest,
+        tta=1,
+        width=3,
+        height=4,
+        prediction=prediction,
+        heatmap_url="/x.png",
+    )
+    row = flatten_item(item, list(CLASSES))
+    assert list(row) == csv_columns(list(CLASSES))
+    assert row["prediction"] == item["prediction"]["prediction"]
+    assert row["p_melanoma"] == item["probabilities"]["melanoma"] == item["melanoma_probability"]
+    assert row["model_id"] == "alias" and row["error"] == ""
+    failed = result_item(
+        name="b.jpg",
+        model_id="alias",
+        manifest=runner.manifest,
+        tta=1,
+        width=None,
+        height=None,
+        error="corrupt",
+    )
+    assert failed["probabilities"] is None and failed["prediction"] is None
+    assert failed["heatmap_url"] is None
+    assert flatten_item(failed, list(CLASSES))["error"] == "corrupt"

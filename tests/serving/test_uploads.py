@@ -1,0 +1,72 @@
+"""Upload checks: labels are never paths; bytes are sniffed; limits; errors name the file."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from dermcad.preprocess import (
+    CorruptImageError,
+    ImageError,
+    ImageTooLargeError,
+    UnsupportedImageError,
+)
+from dermcad.serving.uploads import decode_upload, safe_label
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("ISIC_1.jpg", "ISIC_1.jpg"),
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\doc\\lesion.png", "lesion.png"),
+        ("a\x00b\nc.jpg", "abc.jpg"),
+        ("", "image_3"),
+        (None, "image_3"),
+        ("..", "image_3"),
+        ("dir/", "image_3"),
+    ],
+)
+def test_safe_label(given: str | None, expected: str) -> None:
+    assert safe_label(given, 2) == expected
+
+
+def test_safe_label_is_bounded() -> None:
+    assert len(safe_label("x" * 1000 + ".jpg", 0)) == 200
+
+
+def _png(size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, "blue").save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_decode_keeps_size_and_drafts_large_jpegs() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (1600, 1200), "red").save(out, format="JPEG")
+    upload = decode_upload(
+        out.getvalue(), "big.jpg", draft_size=64, max_bytes=10**7, max_pixels=10**7
+    )
+    assert (upload.width, upload.height) == (1600, 1200)
+    assert upload.image.size[0] < 1600 and min(upload.image.size) >= 64  # DCT-scaled, not below 64
+
+
+@pytest.mark.parametrize(
+    ("data", "kwargs", "error"),
+    [
+        (b"GIF89a....", {}, UnsupportedImageError),
+        (b"", {}, ImageError),
+        (_png((50, 50))[:60], {}, CorruptImageError),
+        (_png((50, 50)), {"max_pixels": 100}, ImageTooLargeError),
+        (_png((50, 50)), {"max_bytes": 10}, ImageTooLargeError),
+    ],
+)
+def test_refusals_name_the_file_and_carry_the_status(
+    data: bytes, kwargs: dict[str, int], error: type[ImageError]
+) -> None:
+    limits = {"max_bytes": 10**7, "max_pixels": 10**7, **kwargs}
+    with pytest.raises(error, match=r"^upload\.png: ") as caught:
+        decode_upload(data, "upload.png", draft_size=64, **limits)
+    assert caught.value.status == error.status
