@@ -47,8 +47,11 @@ def train(
 @reports_user_errors
 def evaluate(
     run: Path = typer.Argument(..., help="Run directory written by `dermcad train`."),
-    splits: list[str] = typer.Option(
-        ["val", "test"], "--split", help="Split(s) to evaluate: train, val, test (repeatable)."
+    splits: list[str] | None = typer.Option(
+        None,
+        "--split",
+        help="Split(s) to evaluate: train, val, test (repeatable). Default: val and test, or "
+        "none when --external is given (the stored calibration is then reused).",
     ),
     tta: int = typer.Option(8, "--tta", help="Test-time augmentation views: 1, 4 or 8."),
     external: Path | None = typer.Option(
@@ -72,6 +75,8 @@ def evaluate(
         raise UserError("--external and --name go together")
     if name in ("train", "val", "test", "calibration"):
         raise UserError(f"--name {name!r} is reserved; choose another name")
+    if splits is None:
+        splits = [] if external else ["val", "test"]
     settings = EvaluationSettings(
         splits=tuple(dict.fromkeys(splits)),
         tta=tta,

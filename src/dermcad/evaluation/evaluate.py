@@ -123,21 +123,30 @@ def _stale_removed(metrics: dict[str, Any], tta: int, log: Log) -> dict[str, Any
     return {k: v for k, v in metrics.items() if k not in stale}
 
 
-def evaluate_run(
-    run_dir: Path | str, settings: EvaluationSettings, log: Log = print
-) -> dict[str, Any]:
-    """Evaluate a run directory; merges into ``RUN/eval/metrics.json`` and returns it."""
-    from dermcad.data.index import read_index
-    from dermcad.models import load_run
+def _stored_calibration(metrics: dict[str, Any], tta: int) -> Calibration | None:
+    stored = metrics.get("calibration")
+    if not isinstance(stored, dict) or stored.get("tta") != tta:
+        return None
+    try:
+        return Calibration(
+            float(stored["temperature"]),
+            float(stored["threshold"]),
+            float(stored["ece_before"]),
+            float(stored["ece_after"]),
+            str(stored["operating_point"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
-    run_dir = Path(run_dir)
-    model, info = load_run(run_dir)
-    classes = tuple(info["model"]["classes"])
-    spec = PreprocessSpec.from_dict(info["preprocess"])
-    frames = _split_frames(info, settings.splits)
-    for name, index_path in settings.external:
-        frames[name] = read_index(index_path)
-    eval_dir = run_dir / "eval"
+
+def _predict_all(
+    model: Any,
+    frames: dict[str, pd.DataFrame],
+    spec: PreprocessSpec,
+    classes: tuple[str, ...],
+    settings: EvaluationSettings,
+    log: Log,
+) -> dict[str, Predictions]:
     preds: dict[str, Predictions] = {}
     for name, frame in frames.items():
         tic = time.perf_counter()
@@ -157,17 +166,42 @@ def evaluate_run(
             f"{name}: {len(preds[name].image_ids)} images, TTA {settings.tta}, "
             f"{time.perf_counter() - tic:.1f} s"
         )
-    calibration = calibrate(preds["val"], classes, settings.min_sensitivity)
+    return preds
+
+
+def evaluate_run(
+    run_dir: Path | str, settings: EvaluationSettings, log: Log = print
+) -> dict[str, Any]:
+    """Evaluate a run directory; merges into ``RUN/eval/metrics.json`` and returns it.
+
+    Calibration (temperature, threshold) is fitted on the validation split whenever ``val`` is
+    evaluated; an evaluation of external sets alone reuses the stored calibration of the same TTA.
+    """
+    from dermcad.data.index import read_index
+    from dermcad.models import load_run
+    from dermcad.models.run import atomic_write_json
+
+    run_dir = Path(run_dir)
+    model, info = load_run(run_dir)
+    classes = tuple(info["model"]["classes"])
+    spec = PreprocessSpec.from_dict(info["preprocess"])
+    eval_dir = run_dir / "eval"
     metrics = _stale_removed(_read_metrics(eval_dir / "metrics.json"), settings.tta, log)
-    metrics["calibration"] = {
-        k: json_number(v) if isinstance(v, float) else v for k, v in calibration.to_dict().items()
-    }
+    calibration = None if settings.splits else _stored_calibration(metrics, settings.tta)
+    frames = _split_frames(info, settings.splits) if calibration is None else {}
+    for name, index_path in settings.external:
+        frames[name] = read_index(index_path)
+    preds = _predict_all(model, frames, spec, classes, settings, log)
+    if calibration is None:
+        calibration = calibrate(preds["val"], classes, settings.min_sensitivity)
+        metrics["calibration"] = {
+            k: json_number(v) if isinstance(v, float) else v
+            for k, v in calibration.to_dict().items()
+        } | {"tta": settings.tta}
     wanted = [*settings.splits, *(n for n, _ in settings.external)]
     for name in wanted:
         metrics[name] = _write_split(eval_dir, name, preds[name], classes, calibration, settings)
         log(_summary_line(name, metrics[name]))
-    from dermcad.models.run import atomic_write_json
-
     atomic_write_json(eval_dir / "metrics.json", metrics)
     return metrics
 

@@ -42,15 +42,10 @@ def _both_classes(y: Array, name: str) -> bool:
 
 
 def _average_ranks(values: Array) -> Array:
-    order = np.argsort(values, kind="mergesort")
-    sorted_values = values[order]
-    ranks = np.empty(len(values), dtype=np.float64)
-    # Ties share the mean of the ranks they span (1-based).
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_values)) + 1]
-    ends = np.r_[starts[1:], len(values)]
-    for start, end in zip(starts, ends, strict=True):
-        ranks[order[start:end]] = (start + end + 1) / 2.0
-    return ranks
+    """1-based ranks; tied values share the mean of the ranks they span."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    starts = np.cumsum(counts) - counts
+    return (starts + (counts + 1) / 2.0)[inverse.ravel()]
 
 
 def roc_auc(y_true: Sequence[int] | Array, scores: Sequence[float] | Array) -> float:

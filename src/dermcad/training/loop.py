@@ -27,8 +27,9 @@ class Precision:
     @classmethod
     def choose(cls, amp: str, device: torch.device) -> Precision:
         kind = device.type
-        if amp == "auto":
-            amp = "fp16" if kind == "cuda" else "none"
+        if amp == "auto":  # bf16 needs no loss scaling; fp16 on older GPUs
+            bf16 = kind == "cuda" and torch.cuda.is_bf16_supported()
+            amp = "bf16" if bf16 else "fp16" if kind == "cuda" else "none"
         if amp == "none":
             return cls(kind, None, None)
         if amp == "fp16":
