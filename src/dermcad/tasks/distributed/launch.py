@@ -72,6 +72,9 @@ def run_worker(
         flush=True,
     )
     app = make_celery(config)
+    # Only a prefork child can be stopped when the broker connection drops; a thread finishes
+    # its task, and the redelivered message then finds it done.
+    app.conf.worker_cancel_long_running_tasks_on_connection_loss = pool == "prefork"
     register_task(app, WorkerContext(config, lambda: open_runners(settings)))
     name = hostname or f"dermcad-{socket.gethostname()}-{os.getpid()}@%h"
     app.worker_main(worker_argv(concurrency, pool, config.queue, loglevel, name))

@@ -1,0 +1,200 @@
+"""The distributed back end behind the API, with a real Redis and the worker's code run in this
+process (the Celery workers themselves are exercised in test_workers.py)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dermcad.serving.runner import ModelRunner
+from dermcad.tasks.distributed.config import DistributedConfig
+from dermcad.tasks.distributed.worker import WorkerContext
+from serving.tiny import Tiny
+
+from .conftest import MakeClient
+from .redis_server import free_port
+
+pytestmark = pytest.mark.redis
+
+
+def files_of(tiny: Tiny, count: int) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in tiny.images[:count]]
+
+
+def worker_here(
+    client: TestClient, runners: Mapping[str, ModelRunner] | None = None
+) -> WorkerContext:
+    """The code a ``dermcad worker`` runs for one delivery, with the API's own model runners."""
+    config = DistributedConfig.from_settings(client.app.state.settings)  # type: ignore[attr-defined]
+    served = runners if runners is not None else client.app.state.serving.runners  # type: ignore[attr-defined]
+    return WorkerContext(config, lambda: served)
+
+
+def redis_fields(client: TestClient, task_id: str) -> dict[str, str]:
+    backend = client.app.state.serving.backend  # type: ignore[attr-defined]
+    fields: dict[str, str] = backend.store.fields(task_id)
+    return fields
+
+
+def test_records_and_results_are_shared_by_api_replicas(
+    make_client: MakeClient, tiny: Tiny
+) -> None:
+    first, second = make_client(), make_client()
+    created = first.post("/predict_bulk", files=files_of(tiny, 5)).json()
+    task_id = created["task_uuid"]
+    assert second.get(f"/tasks/{task_id}").json()["status"] == "queued"
+    assert second.get(f"/from_task/{task_id}?wait=0").status_code == 202
+
+    worker_here(first).execute(task_id)
+
+    items = second.get(f"/from_task/{task_id}").json()
+    assert [item["name"] for item in items] == [p.name for p in tiny.images[:5]]
+    assert all(item["error"] is None and item["probabilities"] for item in items)
+    heat = second.get(items[0]["heatmap_url"])  # drawn by the replica that did not submit
+    assert heat.status_code == 200 and heat.content.startswith(b"\x89PNG")
+    assert second.delete(f"/tasks/{task_id}").status_code == 204
+    assert first.get(f"/tasks/{task_id}").status_code == 404
+
+
+def test_same_items_as_the_embedded_back_end(
+    make_client: MakeClient, tiny: Tiny, tmp_path: Any
+) -> None:
+    distributed = make_client()
+    embedded = make_client(broker_url=None, data_dir=tmp_path / "embedded")
+    files = files_of(tiny, 9)
+    task_d = distributed.post("/predict_bulk", files=files).json()["task_uuid"]
+    task_e = embedded.post("/predict_bulk", files=files).json()["task_uuid"]
+    worker_here(distributed).execute(task_d)
+    items_d = distributed.get(f"/from_task/{task_d}").json()
+    items_e = embedded.get(f"/from_task/{task_e}").json()
+    for item_d, item_e in zip(items_d, items_e, strict=True):
+        assert item_d["heatmap_url"] == item_e["heatmap_url"].replace(task_e, task_d)
+        item_d.pop("heatmap_url"), item_e.pop("heatmap_url")
+        assert item_d == item_e
+
+
+def test_full_queue_is_503_with_retry_after(make_client: MakeClient, tiny: Tiny) -> None:
+    client = make_client(max_queued_tasks=2)
+    accepted = [client.post("/predict_bulk", files=files_of(tiny, 1)) for _ in range(2)]
+    assert [r.status_code for r in accepted] == [200, 200]
+    refused = client.post("/predict_bulk", files=files_of(tiny, 1))
+    assert refused.status_code == 503
+    assert int(refused.headers["retry-after"]) > 0
+    assert "queue is full" in refused.json()["detail"]
+    worker_here(client).execute(accepted[0].json()["task_uuid"])  # one finishes: room again
+    assert client.post("/predict_bulk", files=files_of(tiny, 1)).status_code == 200
+
+
+def test_task_failing_every_time_is_failed_with_its_reason(
+    make_client: MakeClient, tiny: Tiny
+) -> None:
+    from celery.exceptions import Reject
+
+    client = make_client(models=["tiny", "other=tiny"], task_attempts=3)
+    task_id = client.post("/predict_bulk?model_id=other", files=files_of(tiny, 2)).json()[
+        "task_uuid"
+    ]
+    worker = worker_here(client, {"tiny": client.app.state.serving.runners["tiny"]})  # type: ignore[attr-defined]
+    for _ in range(2):  # the message goes back to the queue after each failed attempt
+        with pytest.raises(Reject):
+            worker.execute(task_id)
+        assert client.get(f"/tasks/{task_id}").json()["status"] == "queued"
+    worker.execute(task_id)
+    record = client.get(f"/tasks/{task_id}").json()
+    assert record["status"] == "failed"
+    assert "failed 3 times" in record["error"] and "'other' is not served" in record["error"]
+    items = client.get(f"/from_task/{task_id}").json()
+    assert len(items) == 2 and all("not served" in item["error"] for item in items)
+    assert redis_fields(client, task_id)["attempts"] == "3"
+
+
+def test_task_whose_worker_keeps_dying_is_given_up(make_client: MakeClient, tiny: Tiny) -> None:
+    client = make_client(task_attempts=2)
+    task_id = client.post("/predict_bulk", files=files_of(tiny, 1)).json()["task_uuid"]
+    worker = worker_here(client)
+    store = client.app.state.serving.backend.store  # type: ignore[attr-defined]
+    for _ in range(2):  # two deliveries whose workers vanished mid-task (claimed, never finished)
+        assert store.claim(task_id, "lost-worker") > 0
+    worker.execute(task_id)  # the third delivery
+    record = client.get(f"/tasks/{task_id}").json()
+    assert record["status"] == "failed"
+    assert record["error"] == "gave up after 2 attempts; last: the worker running it was lost"
+
+
+def test_redelivery_of_a_finished_task_changes_nothing(make_client: MakeClient, tiny: Tiny) -> None:
+    client = make_client()
+    task_id = client.post("/predict_bulk", files=files_of(tiny, 3)).json()["task_uuid"]
+    worker = worker_here(client)
+    worker.execute(task_id)
+    before = client.get(f"/from_task/{task_id}").json()
+    worker.execute(task_id)  # a duplicate delivery (visibility timeout passed, worker was slow)
+    assert client.get(f"/from_task/{task_id}").json() == before
+    assert redis_fields(client, task_id)["attempts"] == "1"
+
+
+def test_finished_tasks_expire_after_the_ttl(make_client: MakeClient, tiny: Tiny) -> None:
+    client = make_client(ttl_seconds=1.0)
+    task_id = client.post("/predict_bulk", files=files_of(tiny, 2)).json()["task_uuid"]
+    backend = client.app.state.serving.backend  # type: ignore[attr-defined]
+    keys = backend.store.keys(task_id)
+    assert all(backend.client.ttl(key) == -1 for key in keys[:2])  # unfinished: kept
+    worker_here(client).execute(task_id)
+    assert all(0 < backend.client.pttl(key) <= 1000 for key in keys)
+    assert backend.queue_depth() == 0
+    time.sleep(1.1)
+    assert client.get(f"/tasks/{task_id}").status_code == 404
+    assert backend.client.exists(*keys) == 0
+
+
+def test_deleted_task_is_not_brought_back_by_its_worker(
+    make_client: MakeClient, tiny: Tiny
+) -> None:
+    client = make_client()
+    task_id = client.post("/predict_bulk", files=files_of(tiny, 2)).json()["task_uuid"]
+    assert client.delete(f"/tasks/{task_id}").status_code == 204
+    worker_here(client).execute(task_id)
+    backend = client.app.state.serving.backend  # type: ignore[attr-defined]
+    assert backend.client.exists(*backend.store.keys(task_id)) == 0
+    assert client.get(f"/tasks/{task_id}").status_code == 404
+
+
+def test_task_too_large_for_redis_is_refused(make_client: MakeClient, tiny: Tiny) -> None:
+    client = make_client(max_task_bytes=20_000)
+    response = client.post("/predict_bulk", files=files_of(tiny, 10))
+    assert response.status_code == 413
+    assert "limit of 20000 bytes per task" in response.json()["detail"]
+    assert client.app.state.serving.backend.queue_depth() == 0  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """A Redis URL whose server accepts connections and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+
+
+@pytest.mark.parametrize("where", ["closed port", "silent server"])
+def test_unreachable_redis_is_503_with_a_reason_not_a_hang(
+    make_client: MakeClient, tiny: Tiny, black_hole: str, where: str
+) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0" if where == "closed port" else black_hole
+    client = make_client(broker_url=url, broker_timeout=0.3)
+    for method, path, kwargs in [
+        ("POST", "/predict_bulk", {"files": files_of(tiny, 1)}),
+        ("GET", "/from_task/0f6a5c1e-0000-4000-8000-000000000000", {}),
+        ("GET", "/tasks/0f6a5c1e-0000-4000-8000-000000000000", {}),
+    ]:
+        start = time.monotonic()
+        response = client.request(method, path, **kwargs)
+        assert time.monotonic() - start < 5.0
+        assert response.status_code == 503, response.text
+        assert "Redis at redis://127.0.0.1" in response.json()["detail"]
+        assert "unreachable" in response.json()["detail"]
+    assert client.get("/readyz").status_code == 503
