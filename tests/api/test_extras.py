@@ -39,7 +39,7 @@ def test_model_manifest_is_the_package_manifest(client: TestClient, tiny: Tiny) 
 
 
 def test_task_status_and_delete(client: TestClient, tiny: Tiny, tmp_path) -> None:
-    task_id, items = _done_task(client, tiny)
+    task_id, _ = _done_task(client, tiny)
     info = client.get(f"/tasks/{task_id}").json()
     assert info["status"] == "done" and info["progress"] == {"done": 3, "total": 3}
     assert info["model_id"] == tiny.model_id and info["error"] is None
