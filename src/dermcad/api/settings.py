@@ -21,7 +21,7 @@ SHIPPED_MODEL_ID = "ham10000-resnet18"
 def default_registry() -> Path:
     """The checkout's ``models/`` folder when run from a checkout, else ``./models``."""
     root = Path(__file__).resolve().parents[3]
-    if (root / "pyproject.toml").is_file() and (root / "models").is_dir():
+    if (root / "pyproject.toml").is_file() and (root / "src" / "dermcad").is_dir():
         return root / "models"
     return Path.cwd() / "models"
 
