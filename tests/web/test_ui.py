@@ -6,6 +6,7 @@ test itself, never from constants.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import re
@@ -239,3 +240,31 @@ def check_report_and_reset(page: Any, items: list[dict[str, Any]], screenshot_di
     page.click("#reset")
     assert tile_names(page) == []
     assert page.locator("#predict").is_disabled() and page.locator("#export-csv").is_disabled()
+
+
+def test_drag_and_drop_loads_images_once(
+    browser: Any, server: str, test_images: list[Path]
+) -> None:
+    page, _, errors = open_page(browser, server)
+    files = [
+        {"name": p.name, "b64": base64.b64encode(p.read_bytes()).decode()} for p in test_images[:2]
+    ]
+    drop = """files => {
+      const transfer = new DataTransfer();
+      for (const f of files) {
+        const bytes = Uint8Array.from(atob(f.b64), c => c.charCodeAt(0));
+        transfer.items.add(new File([bytes], f.name, { type: "image/jpeg" }));
+      }
+      const panel = document.querySelector(".images-panel");
+      const init = { dataTransfer: transfer, bubbles: true, cancelable: true };
+      panel.dispatchEvent(new DragEvent("dragover", init));
+      panel.dispatchEvent(new DragEvent("drop", init));
+    }"""
+    page.evaluate(drop, files)
+    assert tile_names(page) == sorted(f["name"] for f in files)
+    page.evaluate(drop, files[:1])  # the same name again
+    assert tile_names(page) == sorted(f["name"] for f in files)
+    assert f"Already loaded, ignored: {files[0]['name']}" in page.locator("#notices").inner_text()
+    assert page.locator("#predict-label").inner_text() == "Predict 2 images"
+    assert errors == []
+    page.context.close()
