@@ -200,7 +200,9 @@ def _is_connection_error(exc: BaseException) -> bool:
 def register_task(app: Celery, context: WorkerContext) -> None:
     """Add the prediction task to ``app`` (the API only sends it by name)."""
 
-    @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
+    @app.task(  # type: ignore[untyped-decorator]
+        name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, shared=False
+    )
     def predict(task_id: str) -> None:
         context.execute(task_id)
 
