@@ -93,3 +93,31 @@ def test_too_many_files_is_shown_on_every_file(
         assert answer.json()["detail"] in t.inner_text()
     assert answer.json()["detail"] in page.locator("#notices").inner_text()
     page.context.close()
+
+
+def test_unknown_model_404_is_shown_on_the_file(
+    browser: Any, server: str, test_images: list[Path]
+) -> None:
+    """A model withdrawn after the page listed it: the real API answers 404 for the prediction."""
+    listed = httpx.get(f"{server}public_models").json()["models"]
+    context = browser.new_context()
+    page = context.new_page()
+    page.route(
+        "**/public_models",
+        lambda route: route.fulfill(json={"models": [*listed, "withdrawn-model"]}),
+    )
+    page.goto(server)
+    page.locator('.model-option[data-model-id="withdrawn-model"] input').check()
+    page.set_input_files("#file-input", [str(test_images[3])])
+    page.click("#predict")
+    wait_idle(page)
+    answer = httpx.post(
+        f"{server}predict",
+        params={"model_id": "withdrawn-model"},
+        files={"file": (test_images[3].name, test_images[3].read_bytes(), "image/jpeg")},
+    )
+    assert answer.status_code == 404
+    t = tile(page, test_images[3].name)
+    assert t.get_attribute("data-state") == "error"
+    assert "Not found" in t.inner_text() and answer.json()["detail"] in t.inner_text()
+    context.close()
