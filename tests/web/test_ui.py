@@ -268,3 +268,21 @@ def test_drag_and_drop_loads_images_once(
     assert page.locator("#predict-label").inner_text() == "Predict 2 images"
     assert errors == []
     page.context.close()
+
+
+def test_model_radios_keep_keyboard_focus(browser: Any, server: str) -> None:
+    """Choosing a model with the keyboard keeps focus on the radio (the list is not redrawn)."""
+    listed = httpx.get(f"{server}public_models").json()["models"]
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.route(
+        "**/public_models", lambda route: route.fulfill(json={"models": [*listed, "second-model"]})
+    )
+    page.goto(server)
+    first = page.locator("input[name=model]").first
+    first.focus()
+    page.keyboard.press("ArrowDown")
+    second = page.locator('.model-option[data-model-id="second-model"]')
+    assert second.locator("input").evaluate("r => r.checked && r === document.activeElement")
+    assert "selected" in (second.get_attribute("class") or "")
+    context.close()

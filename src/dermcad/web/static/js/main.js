@@ -74,7 +74,10 @@ function chooseModel(id) {
     state.sort = { key: "name", dir: "asc" };
     notice("info", "Model changed: earlier results were cleared. Press Predict to analyse with the new model.");
   }
-  renderModels();
+  // Only the marking changes, so that focus stays on the radio (arrow keys move through them).
+  for (const option of document.querySelectorAll(".model-option")) {
+    option.classList.toggle("selected", option.dataset.modelId === id);
+  }
   render();
 }
 
@@ -245,6 +248,8 @@ function render() {
   $("predict").disabled = !state.modelId || !todo || state.running;
   $("predict-label").textContent = state.running ? "Analysing…" : todo > 1 ? `Predict ${todo} images` : "Predict";
   $("reset").disabled = !n;
+  // The model cannot change under a running batch.
+  for (const radio of document.querySelectorAll("input[name=model]")) radio.disabled = state.running;
   $("export-csv").disabled = !state.items.some((i) => i.result || i.error);
   $("print-report").disabled = $("export-csv").disabled;
   renderSortButtons();
