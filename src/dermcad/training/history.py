@@ -18,11 +18,14 @@ HISTORY_COLUMNS: tuple[str, ...] = (
 )
 
 
-def read_history(path: Path) -> list[dict[str, float]]:
+def read_history(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     with path.open(encoding="utf-8", newline="") as handle:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        return [
+            {k: int(v) if k == "epoch" else float(v) for k, v in row.items()}
+            for row in csv.DictReader(handle)
+        ]
 
 
 def write_history(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dermcad.data.index import read_index
+from dermcad.preprocess import PreprocessSpec, preprocess
+from dermcad.training.data import (
+    ImageCache,
+    ImageTable,
+    balanced_sample_weights,
+    class_weights,
+)
+from dermcad.training.loop import Precision
+
+
+def test_class_weights_hand_computed() -> None:
+    labels = [0, 0, 0, 1]  # 4 images, 2 classes present of 3
+    inverse = class_weights(labels, 3, "inverse")
+    assert inverse is not None
+    # N / (C_present * n_c): 4 / (2 * 3), 4 / (2 * 1); the absent class gets 0
+    torch.testing.assert_close(inverse, torch.tensor([4 / 6, 2.0, 0.0]))
+    sqrt = class_weights(labels, 3, "sqrt-inverse")
+    assert sqrt is not None
+    torch.testing.assert_close(sqrt, torch.tensor([(4 / 6) ** 0.5, 2**0.5, 0.0]))
+    assert class_weights(labels, 3, "none") is None
+
+
+def test_balanced_weights_give_each_class_equal_mass() -> None:
+    labels = [0, 0, 0, 1, 2, 2]
+    weights = balanced_sample_weights(labels, 3).numpy()
+    mass = [weights[np.asarray(labels) == c].sum() for c in range(3)]
+    assert mass == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_table_gives_exactly_the_one_preprocessing(synthetic_index: Path, tmp_path: Path) -> None:
+    frame = read_index(synthetic_index).head(3)
+    spec = PreprocessSpec(img_size=40, interpolation="bicubic")
+    for cache in (None, ImageCache(tmp_path / "cache", spec)):
+        table = ImageTable(frame, spec, cache=cache)
+        for i in range(3):
+            expected = preprocess(frame["path"][i], spec)
+            np.testing.assert_array_equal(table[i].image.numpy(), expected)
+            assert table[i].label == frame["label_idx"][i]
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 3
+
+
+def test_metadata_vector(synthetic_index: Path) -> None:
+    frame = read_index(synthetic_index).head(2)
+    table = ImageTable(frame, PreprocessSpec(img_size=16), metadata_features=("age", "sex"))
+    meta = table[0].meta.numpy()
+    assert meta.shape == (4,)
+    assert meta[0] == pytest.approx(float(frame["age"][0]) / 90.0)
+
+
+def test_precision_choice() -> None:
+    cpu = torch.device("cpu")
+    assert Precision.choose("none", cpu).dtype is None
+    assert Precision.choose("auto", cpu).dtype is None
+    assert Precision.choose("bf16", cpu).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="CUDA"):
+        Precision.choose("fp16", cpu)

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dermcad.errors import UserError
+from dermcad.models import load_run
+from dermcad.training import trainer
+from dermcad.training.recipe import load_recipe
+
+
+def _recipe(index: Path, split: Path, *extra: str):  # type: ignore[no-untyped-def]
+    return load_recipe(
+        None,
+        [
+            f"data.index={index}",
+            f"data.split={split}",
+            "data.img_size=32",
+            "data.workers=0",
+            "model.net_type=resnet18",
+            "batch_size=16",
+            "max_batches_per_epoch=2",
+            "seed=1",
+            *extra,
+        ],
+    )
+
+
+@pytest.mark.slow
+def test_resume_continues_where_it_stopped(
+    tmp_path: Path, synthetic_index: Path, synthetic_split: Path
+) -> None:
+    run = tmp_path / "run"
+    trainer.train(
+        _recipe(synthetic_index, synthetic_split, "epochs=2"),
+        run,
+        progress=False,
+        log=lambda _: None,
+    )
+    first = pd.read_csv(run / "history.csv")
+    with pytest.raises(UserError, match="already holds a run"):
+        trainer.train(_recipe(synthetic_index, synthetic_split, "epochs=2"), run, progress=False)
+    result = trainer.train(
+        _recipe(synthetic_index, synthetic_split, "epochs=3"),
+        run,
+        resume=True,
+        progress=False,
+        log=lambda _: None,
+    )
+    history = pd.read_csv(run / "history.csv")
+    assert list(history["epoch"]) == [1, 2, 3]
+    pd.testing.assert_frame_equal(history.head(2), first)
+    assert result.epochs_run == 3
+    model, info = load_run(run)
+    assert info["best_epoch"] == result.best_epoch
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 8)
+    with pytest.raises(UserError, match="cannot resume"):
+        trainer.train(_recipe(synthetic_index, synthetic_split), tmp_path / "new", resume=True)
+
+
+def test_early_stopping(
+    tmp_path: Path, synthetic_index: Path, synthetic_split: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scores = iter([0.7, 0.9, 0.8, 0.85, 0.95])
+    monkeypatch.setattr(trainer, "_validation_scores", lambda *a: (next(scores), 0.5))
+    lines: list[str] = []
+    result = trainer.train(
+        _recipe(
+            synthetic_index, synthetic_split, "epochs=5", "patience=2", "max_batches_per_epoch=1"
+        ),
+        tmp_path / "run",
+        progress=False,
+        log=lines.append,
+    )
+    assert (result.epochs_run, result.best_epoch, result.best_val_auc) == (4, 2, 0.9)
+    assert any("early stop" in line for line in lines)
+    assert torch.load(tmp_path / "run" / "best.pt", weights_only=True)["epoch"] == 2
+
+
+def test_validation_scores_hand_computed() -> None:
+    classes = ("other", "melanoma")
+    logits = np.array([[0.0, 2.0], [0.0, -1.0], [0.0, 1.0], [0.0, -2.0]])
+    labels = np.array([1, 0, 0, 0])
+    auc, acc = trainer._validation_scores(classes, logits, labels)
+    assert auc == 1.0
+    assert acc == pytest.approx(0.75)  # argmax right for rows 0, 1 and 3; row 2 says melanoma
