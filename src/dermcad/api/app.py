@@ -47,7 +47,9 @@ def exposed_models(settings: Settings) -> list[ExposedModel]:
 def load_state(settings: Settings, metrics: Metrics) -> ServingState:
     """Open every exposed model once (sha256 checked) and start the embedded queue."""
     exposed = exposed_models(settings)
-    options = RuntimeOptions(intra_op_threads=settings.intra_op_threads())
+    options = RuntimeOptions(
+        intra_op_threads=settings.intra_op_threads(), providers=tuple(settings.onnx_providers)
+    )
     by_package: dict[Path, ModelRunner] = {}
     runners: dict[str, ModelRunner] = {}
     for model in exposed:

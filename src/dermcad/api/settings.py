@@ -106,8 +106,13 @@ class Settings(BaseSettings):
     broker_timeout: float = Field(
         default=2.0, gt=0, le=60, description="distributed: Redis socket timeouts (seconds)"
     )
+    onnx_providers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["CPUExecutionProvider"],
+        description="ONNX Runtime execution providers in order of preference, comma-separated "
+        "(e.g. CUDAExecutionProvider,CPUExecutionProvider with onnxruntime-gpu installed)",
+    )
 
-    @field_validator("models", "cors_origins", "api_keys", mode="before")
+    @field_validator("models", "cors_origins", "api_keys", "onnx_providers", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_list(value)

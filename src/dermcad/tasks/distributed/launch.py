@@ -35,7 +35,9 @@ def open_runners(settings: Settings) -> dict[str, ModelRunner]:
     from dermcad.registry.runtime import RuntimeOptions
     from dermcad.serving.runner import ModelRunner
 
-    options = RuntimeOptions(intra_op_threads=settings.intra_op_threads())
+    options = RuntimeOptions(
+        intra_op_threads=settings.intra_op_threads(), providers=tuple(settings.onnx_providers)
+    )
     by_path: dict[str, ModelRunner] = {}
     runners: dict[str, ModelRunner] = {}
     for model in exposed_models(settings):
