@@ -9,7 +9,9 @@ import { tileState } from "./tiles.js";
 
 function figure(item) {
   const heatmapUrl = item.result?.heatmap_url ?? null;
-  const image = el("img", { class: "details-img", src: item.url, alt: `Dermoscopy image ${item.name}` });
+  const image = item.previewFailed
+    ? el("p", { class: "details-noimg" }, "This file cannot be shown as an image.")
+    : el("img", { class: "details-img", src: item.url, alt: `Dermoscopy image ${item.name}` });
   const overlay = heatmapUrl
     ? el("img", { class: "heatmap", alt: "", hidden: true, "aria-hidden": "true" })
     : null;
