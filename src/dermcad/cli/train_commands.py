@@ -38,10 +38,11 @@ def train(
     extra += [f"batch_size={batch_size}"] if batch_size else []
     resolved = load_recipe(recipe, [*overrides, *extra])
     result = run_training(resolved, out, resume=resume, device=device, progress=progress)
-    typer.echo(
-        f"best epoch {result.best_epoch}: val melanoma AUC {result.best_val_auc:.4f}; "
-        f"{result.epochs_run} epochs in {result.seconds:.0f} s; run directory {result.run_dir}"
-    )
+    if result.is_main:
+        typer.echo(
+            f"best epoch {result.best_epoch}: val melanoma AUC {result.best_val_auc:.4f}; "
+            f"{result.epochs_run} epochs in {result.seconds:.0f} s; run directory {result.run_dir}"
+        )
 
 
 @reports_user_errors

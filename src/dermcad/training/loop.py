@@ -130,7 +130,8 @@ def predict_logits(
     total, count = 0.0, 0
     logits_all: list[np.ndarray] = []
     labels_all: list[np.ndarray] = []
-    for images, labels, meta in _batches(loader, settings):
+    whole = EpochSettings(**{**settings.__dict__, "max_batches": None})  # validate on all
+    for images, labels, meta in _batches(loader, whole):
         with settings.precision.autocast():
             logits = _call(model, images, meta).float()
         total += float(loss_fn(logits, labels)) * len(labels)

@@ -47,6 +47,7 @@ class TrainResult:
     best_val_auc: float
     epochs_run: int
     seconds: float
+    is_main: bool = True
 
 
 def _versions() -> dict[str, str]:
@@ -240,7 +241,13 @@ def train(
                 log(f"early stop: no better val melanoma AUC for {recipe.patience} epochs")
             break
     seconds = time.perf_counter() - started
-    return TrainResult(run_dir, state.best_epoch, state.best_auc, state.epoch, seconds)
+    if dist.enabled:
+        import torch.distributed as torch_dist
+
+        torch_dist.destroy_process_group()
+    return TrainResult(
+        run_dir, state.best_epoch, state.best_auc, state.epoch, seconds, dist.is_main
+    )
 
 
 def _write_epoch(
