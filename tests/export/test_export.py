@@ -147,3 +147,40 @@ def test_shipped_architectures_export_with_parity(
     assert reports[0].parity_max_diff < 1e-4
     assert reports[0].manifest.outputs == ["logits", "features"]
     assert verify_package(tmp_path, net).ok
+
+
+def test_a_model_without_cam_weights_exports_logits_only(tiny: Tiny, tmp_path: Path) -> None:
+    """No ``features`` output, no classifier file; the API then has no heat maps."""
+    from fastapi.testclient import TestClient
+
+    from dermcad.api.app import create_app
+    from dermcad.api.settings import Settings
+    from dermcad.export.from_run import inputs_from_run
+    from dermcad.export.package import write_package
+    from dermcad.registry.store import publish
+
+    inputs = inputs_from_run(tiny.run_dir, ExportOptions())
+    inputs.model.classifier_weights = lambda: None
+    registry = tmp_path / "reg"
+    publish(registry, "plain", lambda f: write_package(inputs, "plain", f, int8=False))
+    manifest = open_package(registry, "plain").manifest
+    assert manifest.outputs == ["logits"] and not manifest.has_heatmaps
+    assert sorted(p.name for p in (registry / "plain").iterdir()) == ["model.json", "model.onnx"]
+    settings = Settings(registry=registry, data_dir=tmp_path / "data")
+    with TestClient(create_app(settings)) as client:
+        with tiny.images[0].open("rb") as handle:
+            posted = client.post("/predict", files={"file": ("a.jpg", handle, "image/jpeg")})
+        [item] = client.get(f"/from_task/{posted.json()['task_uuid']}").json()
+        assert item["heatmap_url"] is None and item["prediction"] is not None
+        task_id = posted.json()["task_uuid"]
+        assert client.get(f"/tasks/{task_id}/heatmaps/0.png").status_code == 404
+        assert client.get("/models").json()["models"][0]["has_heatmaps"] is False
+
+
+def test_models_with_metadata_inputs_are_refused(tmp_path: Path) -> None:
+    from dermcad.export.onnx_export import export_onnx
+    from dermcad.models import ModelConfig, build_model
+
+    model = build_model(ModelConfig(net_type="test_resnet", metadata_features=("age",)))
+    with pytest.raises(UserError, match="metadata"):
+        export_onnx(model, 64, tmp_path / "m.onnx", features=False)
