@@ -160,3 +160,28 @@ def test_exif_is_not_kept_and_orientation_is_applied(client: TestClient, tmp_pat
     with Image.open(stored) as image:
         assert image.size == (30, 40)
         assert not image.getexif()
+
+
+def test_streamed_body_over_the_limit_is_413(serve: AppFactory, tiny: Tiny, tmp_path: Path) -> None:
+    """Without Content-Length (chunked upload) the body is counted while it is read."""
+    boundary = "dermcadboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="a.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
+    data = tiny.images[0].read_bytes()
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield head
+        for _ in range(20):
+            yield data
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    with serve(max_request_bytes=3 * len(data)) as client:
+        response = client.post(
+            "/predict_bulk",
+            content=chunks(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+    assert response.status_code == 413
+    assert _task_count(tmp_path / "data") == 0
