@@ -24,7 +24,7 @@ class ExportOptions:
     images: Path | None = None  # parity (and calibration) images when the run's index is gone
     parity_images: int = 16
     calibration_images: int = 64
-    eval_images: int = 400
+    eval_images: int = 5000
     display_name: str = ""
     license: str = ""
     card: str = ""
@@ -43,7 +43,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _split_rows(info: dict[str, Any], run_dir: Path, name: str) -> list[tuple[Path, int]]:
     """Rows of split ``name`` of the run's index: ``(image path, label index)``; [] if unknown."""
     from dermcad.data.index import read_index
-    from dermcad.data.splits import load_split, subset
+    from dermcad.data.splits import kfold_train_val, load_split, subset
 
     index_path = Path(str((info.get("index") or {}).get("path", "")))
     split_path = Path(str((info.get("split") or {}).get("path", "")))
@@ -55,9 +55,15 @@ def _split_rows(info: dict[str, Any], run_dir: Path, name: str) -> list[tuple[Pa
         return []
     frame = read_index(index_path)
     split = load_split(split_path, frame)
-    if name not in set(split.assignment.values()):
+    if split.scheme == "kfold":
+        fold = (info.get("split") or {}).get("fold")
+        if fold is None or name not in ("train", "val"):
+            return []
+        rows = kfold_train_val(frame, split, int(fold))[0 if name == "train" else 1]
+    elif name in set(split.assignment.values()):
+        rows = subset(frame, split, name)
+    else:
         return []
-    rows = subset(frame, split, name)
     return [(Path(p), int(i)) for p, i in zip(rows["path"], rows["label_idx"], strict=True)]
 
 
@@ -117,7 +123,7 @@ def inputs_from_run(run_dir: Path, options: ExportOptions) -> ExportInputs:
         spec=spec,
         net_type=str(config.get("net_type", "unknown")),
         classes=list(config.get("classes") or []),
-        origin=f"dermcad train, run {run_dir.resolve().name}",
+        origin=f"dermcad train, run {info.get('name') or run_dir.resolve().name}",
         parity_images=_spread(parity, options.parity_images),
         display_name=options.display_name,
         tta=eval_tta if eval_tta in (1, 4, 8) else 1,
