@@ -16,7 +16,7 @@ if [ -z "${SKIP_PIP:-}" ]; then
   export PYTHONPATH=/tmp/site:$PWD/src
 fi
 export PYTHONUNBUFFERED=1
-export DERMCAD="python3 -m dermcad.cli.main"
+export DERMCAD="python3 $PWD/bench/dermcad_stages.py"  # no serving imports needed
 nvidia-smi -L 2>/dev/null || true
 python3 -c "import torch, timm, albumentations, pydantic, typer, dermcad; print('torch', torch.__version__, 'timm', timm.__version__, 'albumentations', albumentations.__version__, 'cuda', torch.cuda.is_available())" || exit 1
 # shellcheck disable=SC2086
