@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from dermcad.preprocess import DEFAULT_MAX_PIXELS
 
 MiB = 1024 * 1024
-SHIPPED_MODEL_ID = "ham10000-resnet18"
+SHIPPED_MODEL_ID = "ham10000-lite0-224"
 
 
 def default_registry() -> Path:

@@ -124,7 +124,7 @@ def _quantize(inputs: ExportInputs, fp32: Path, int8: Path) -> Quantization:
     batches = [load_batch(paths[i : i + 8], inputs.spec) for i in range(0, len(paths), 8)]
     quantize_int8(fp32, int8, batches)
     result = Quantization(
-        method="onnxruntime static QDQ, int8 per-channel weights, MinMax calibration",
+        method="onnxruntime static QDQ, int8 per-channel weights, percentile (99.999) calibration",
         calibration_images=len(paths),
         eval_split=inputs.eval_split,
         eval_images=len(inputs.eval_images),

@@ -51,7 +51,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path, batches: Sequence[np.ndarray
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
                 per_channel=True,
-                calibrate_method=CalibrationMethod.MinMax,
+                calibrate_method=CalibrationMethod.Percentile,
                 extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
             )
     except UserError:
