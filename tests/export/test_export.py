@@ -122,9 +122,16 @@ def test_not_a_run_directory(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("net", "size"), [("resnet18", 256), ("efficientnet_lite0", 224)])
+@pytest.mark.parametrize(
+    ("net", "size", "head"),
+    [
+        ("resnet18", 256, "linear"),
+        ("efficientnet_lite0", 224, "linear"),
+        ("tf_efficientnet_lite0", 224, "multi_dropout"),  # the shipped model's recipe
+    ],
+)
 def test_shipped_architectures_export_with_parity(
-    net: str, size: int, tiny: Tiny, tmp_path: Path
+    net: str, size: int, head: str, tiny: Tiny, tmp_path: Path
 ) -> None:
     import torch
 
@@ -133,7 +140,7 @@ def test_shipped_architectures_export_with_parity(
     from dermcad.registry.store import publish
 
     torch.manual_seed(0)
-    model = build_model(ModelConfig(net_type=net), load_pretrained=False).eval()
+    model = build_model(ModelConfig(net_type=net, head=head), load_pretrained=False).eval()
     inputs = ExportInputs(
         model=model,
         spec=preprocess_spec_for(net, size),
