@@ -104,7 +104,7 @@ class Settings(BaseSettings):
         "(longer than the longest task)",
     )
     broker_timeout: float = Field(
-        default=2.0, gt=0, le=60, description="distributed: Redis socket timeouts (seconds)"
+        default=1.0, gt=0, le=60, description="distributed: Redis socket timeouts (seconds)"
     )
     onnx_providers: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["CPUExecutionProvider"],

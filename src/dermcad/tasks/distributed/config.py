@@ -17,8 +17,10 @@ TASK_NAME = "dermcad.predict"
 class DistributedConfig:
     """Where Redis is, how long records live, and how hard the back end tries.
 
-    ``socket_timeout`` bounds every Redis call of the API (an unreachable Redis is a 503 after at
-    most about twice this); workers ride out a Redis restart of up to ``worker_outage`` seconds.
+    ``socket_timeout`` bounds every Redis call of the API: a closed port is a 503 at once, a
+    silent server (a network partition) after at most four timeouts (two connection attempts,
+    each waiting for the handshake and the command). Workers ride out a Redis restart of up to
+    ``worker_outage`` seconds.
     ``visibility_timeout`` is how long a task taken by a worker that vanished (``kill -9``, a lost
     machine) waits before it is delivered again: it must exceed the longest task.
     """
@@ -29,7 +31,7 @@ class DistributedConfig:
     max_attempts: int = 3
     max_task_bytes: int = 256 * MiB
     visibility_timeout: float = 3600.0
-    socket_timeout: float = 2.0
+    socket_timeout: float = 1.0
     worker_outage: float = 60.0
     retry_after: int = 10
     queue: str = "dermcad"

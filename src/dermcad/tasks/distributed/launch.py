@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from dermcad.api.settings import Settings
     from dermcad.serving.runner import ModelRunner
 
+log = logging.getLogger(__name__)
 Pool = Literal["threads", "prefork", "solo"]
 
 
@@ -44,6 +45,8 @@ def open_runners(settings: Settings) -> dict[str, ModelRunner]:
         key = str(model.package.path)
         if key not in by_path:
             by_path[key] = ModelRunner.open(model.package, options, settings.batch_size)
+            providers = by_path[key].loaded.session.get_providers()
+            log.info("model %s loaded on %s", model.id, ", ".join(providers))
         runners[model.id] = by_path[key]
     return runners
 
@@ -77,6 +80,9 @@ def run_worker(
     # Only a prefork child can be stopped when the broker connection drops; a thread finishes
     # its task, and the redelivered message then finds it done.
     app.conf.worker_cancel_long_running_tasks_on_connection_loss = pool == "prefork"
-    register_task(app, WorkerContext(config, lambda: open_runners(settings)))
+    context = WorkerContext(config, lambda: open_runners(settings))
+    if pool != "prefork":  # a prefork child opens its own sessions after the fork
+        context.preload()
+    register_task(app, context)
     name = hostname or f"dermcad-{socket.gethostname()}-{os.getpid()}@%h"
     app.worker_main(worker_argv(concurrency, pool, config.queue, loglevel, name))

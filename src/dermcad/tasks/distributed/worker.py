@@ -133,6 +133,10 @@ class WorkerContext:
                 self._runners = self._load_runners()
             return self._store, self._runners
 
+    def preload(self) -> None:
+        """Load the models now (threads and solo pools: errors and providers show at start)."""
+        self._open()
+
     def execute(self, task_id: str) -> None:
         """Run one delivery of a task; ``celery.exceptions.Reject`` has it delivered again."""
         from celery.exceptions import Reject
