@@ -168,6 +168,9 @@ def write_preview(
         raise UserError("augment-preview needs at least one image")
     augmenter = Augmenter(name, img_size)
     augmenter.seed(seed)
+    for path in paths:
+        if not Path(path).is_file():
+            raise UserError(f"{path}: no such image file")
     images = [np.asarray(decode_image(p, draft_size=img_size)) for p in paths]
     grid = preview_grid(images, augmenter, copies, tile=min(img_size, 192))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dermcad.cli.main import app
+from dermcad.data.index import read_index
 
 RECIPE = """
 name: tiny-resnet18
@@ -98,6 +99,33 @@ def test_train_evaluate_report(
     assert calibration["operating_point"] == "sensitivity >= 0.90 on the validation split"
     for plot in ("roc_test.png", "confusion_test.png", "reliability_test.png"):
         assert (run / "eval" / plot).stat().st_size > 1000
+
+    # An external set alone: scored with the stored calibration, val is not predicted again.
+    external = tmp_path / "external.csv"
+    test_rows = pd.read_csv(run / "eval" / "predictions_test.csv")["image_id"]
+    index = read_index(synthetic_index)  # absolute image paths
+    index[index["image_id"].isin(test_rows)].to_csv(external, index=False)
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(run),
+            "--external",
+            str(external),
+            "--name",
+            "ext",
+            "--tta",
+            "8",
+            "--bootstrap",
+            "50",
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "val:" not in result.output
+    after = json.loads((run / "eval" / "metrics.json").read_text())
+    assert after["ext"]["melanoma_auc"] == pytest.approx(test["melanoma_auc"])
+    assert after["calibration"] == calibration
 
     result = runner.invoke(app, ["report", str(run), "--out", str(tmp_path / "report")])
     assert result.exit_code == 0, result.output

@@ -15,8 +15,9 @@ import pandas as pd
 import torch
 from torch import nn
 
+from dermcad.errors import UserError
 from dermcad.inference import predict_proba
-from dermcad.preprocess import PreprocessSpec, decode_image, to_array
+from dermcad.preprocess import ImageError, PreprocessSpec, decode_image, to_array
 
 
 @dataclass
@@ -42,8 +43,17 @@ class RecordingLogits:
         return np.asarray(logits)
 
 
+def _load(path: str, spec: PreprocessSpec) -> np.ndarray:
+    try:
+        return to_array(decode_image(path, draft_size=spec.img_size), spec)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the image ({exc.strerror or exc})") from exc
+    except ImageError as exc:
+        raise UserError(f"{path}: {exc}") from exc
+
+
 def _load_batch(paths: list[str], spec: PreprocessSpec) -> np.ndarray:
-    return np.stack([to_array(decode_image(p, draft_size=spec.img_size), spec) for p in paths])
+    return np.stack([_load(p, spec) for p in paths])
 
 
 def predict_frame(
