@@ -121,7 +121,8 @@ def _quantize(inputs: ExportInputs, fp32: Path, int8: Path) -> Quantization:
     from dermcad.export.quantize import melanoma_auc, quantize_int8
 
     paths = inputs.calib_images
-    batches = [load_batch(paths[i : i + 8], inputs.spec) for i in range(0, len(paths), 8)]
+    # One image per calibration batch: ONNX Runtime's percentile calibrator stacks batch outputs.
+    batches = [load_batch([path], inputs.spec) for path in paths]
     quantize_int8(fp32, int8, batches)
     result = Quantization(
         method="onnxruntime static QDQ, int8 per-channel weights, percentile (99.999) calibration",
@@ -153,58 +154,66 @@ def write_package(inputs: ExportInputs, model_id: str, folder: Path, *, int8: bo
     outputs = export_onnx(inputs.model, inputs.spec.img_size, fp32, features=classifier is not None)
     diff = check_parity(inputs, fp32)
     seeded = parity_inputs(PARITY_SEED, PARITY_SEEDED_INPUTS, inputs.spec.img_size)
-    reference_logits = torch_logits(inputs.model, seeded)
+    reference = torch_logits(inputs.model, seeded)
+    seeded_diff = max_prob_diff(reference, _session_logits(fp32)(seeded))
+    if not seeded_diff < PARITY_TOLERANCE:
+        raise UserError(f"ONNX parity check failed on seeded inputs: {seeded_diff:.2e}")
     quantization = None
     if int8:
         quantization = _quantize(inputs, fp32, folder / ONNX_NAME)
         fp32.unlink()
-        reference_logits = _session_logits(folder / ONNX_NAME)(seeded)
-    onnx_path = folder / ONNX_NAME
-    seeded_diff = max_prob_diff(reference_logits, _session_logits(onnx_path)(seeded))
+        reference = _session_logits(folder / ONNX_NAME)(seeded)
     classifier_sha = None
     if classifier is not None:
         with (folder / CLASSIFIER_NAME).open("wb") as handle:
             np.savez(handle, weight=classifier[0], bias=classifier[1])
         classifier_sha = sha256_file(folder / CLASSIFIER_NAME)
-    manifest = parse_manifest(
-        {
-            "id": model_id,
-            "display_name": inputs.display_name or model_id,
-            "origin": inputs.origin,
-            "net_type": inputs.net_type,
-            "img_size": inputs.spec.img_size,
-            "out_dim": len(inputs.classes),
-            "classes": list(inputs.classes),
-            "preprocess": PreprocessInfo.from_spec(inputs.spec).model_dump(),
-            "tta": inputs.tta,
-            "calibration": inputs.calibration,
-            "metrics": inputs.metrics,
-            "recipe": inputs.recipe,
-            "dataset": inputs.dataset,
-            "versions": {**inputs.versions, **_versions()},
-            "sha256": sha256_file(onnx_path),
-            "classifier_sha256": classifier_sha,
-            "outputs": outputs,
-            "precision": "int8" if int8 else "fp32",
-            "quantization": quantization.model_dump() if quantization else None,
-            "parity": Parity(
-                seed=PARITY_SEED,
-                n=PARITY_SEEDED_INPUTS,
-                reference="onnxruntime" if int8 else "torch",
-                logits=reference_logits.astype(float).tolist(),
-                max_prob_diff=max(diff, seeded_diff) if not int8 else diff,
-                tolerance=PARITY_TOLERANCE,
-                images_checked=len(inputs.parity_images),
-            ).model_dump(),
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "intended_use": INTENDED_USE,
-            "license": inputs.license,
-            "card": inputs.card,
-        },
-        "exported manifest",
+    parity = Parity(
+        seed=PARITY_SEED,
+        n=PARITY_SEEDED_INPUTS,
+        reference="onnxruntime" if int8 else "torch",
+        logits=reference.astype(float).tolist(),
+        max_prob_diff=max(diff, seeded_diff),
+        tolerance=PARITY_TOLERANCE,
+        images_checked=len(inputs.parity_images),
     )
+    data = _manifest_data(inputs, model_id, folder / ONNX_NAME, outputs, int8)
+    data |= {
+        "classifier_sha256": classifier_sha,
+        "quantization": quantization.model_dump() if quantization else None,
+        "parity": parity.model_dump(),
+    }
+    manifest = parse_manifest(data, "exported manifest")
     (folder / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
     return ExportReport(manifest, diff, len(inputs.parity_images))
+
+
+def _manifest_data(
+    inputs: ExportInputs, model_id: str, onnx_path: Path, outputs: list[str], int8: bool
+) -> dict[str, Any]:
+    return {
+        "id": model_id,
+        "display_name": inputs.display_name or model_id,
+        "origin": inputs.origin,
+        "net_type": inputs.net_type,
+        "img_size": inputs.spec.img_size,
+        "out_dim": len(inputs.classes),
+        "classes": list(inputs.classes),
+        "preprocess": PreprocessInfo.from_spec(inputs.spec).model_dump(),
+        "tta": inputs.tta,
+        "calibration": inputs.calibration,
+        "metrics": inputs.metrics,
+        "recipe": inputs.recipe,
+        "dataset": inputs.dataset,
+        "versions": {**inputs.versions, **_versions()},
+        "sha256": sha256_file(onnx_path),
+        "outputs": outputs,
+        "precision": "int8" if int8 else "fp32",
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "intended_use": INTENDED_USE,
+        "license": inputs.license,
+        "card": inputs.card,
+    }
 
 
 def _versions() -> dict[str, str]:
