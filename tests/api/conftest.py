@@ -47,3 +47,8 @@ def client(serve: AppFactory) -> Iterator[TestClient]:
 
 def upload(path: Path, name: str | None = None) -> tuple[str, bytes, str]:
     return (name or path.name, path.read_bytes(), "application/octet-stream")
+
+
+@pytest.fixture
+def tiny_registry(tiny: Tiny) -> Path:
+    return tiny.registry
