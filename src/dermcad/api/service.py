@@ -22,14 +22,20 @@ from dermcad.serving.uploads import Upload, decode_upload, safe_label
 from dermcad.tasks.base import TaskRecord
 
 
-async def read_uploads(state: ServingState, files: Sequence[UploadFile]) -> list[tuple[str, bytes]]:
-    """The files' labels and bytes, refusing too many files or one too large (413)."""
+async def validate_uploads(
+    state: ServingState, files: Sequence[UploadFile], draft_size: int
+) -> list[Upload]:
+    """Read and decode the files one at a time (only one file's bytes in memory at once).
+
+    Refuses too many files or one too large (413), and any file that is not a usable image
+    (415, 413, 422, naming the file).
+    """
     limits = state.settings
     if not files:
         raise HTTPException(422, "no image was uploaded")
     if len(files) > limits.max_files:
         raise HTTPException(413, f"{len(files)} files, more than the limit of {limits.max_files}")
-    read: list[tuple[str, bytes]] = []
+    uploads: list[Upload] = []
     for i, upload in enumerate(files):
         name = safe_label(upload.filename, i)
         data = await upload.read(limits.max_file_bytes + 1)
@@ -37,22 +43,20 @@ async def read_uploads(state: ServingState, files: Sequence[UploadFile]) -> list
             raise HTTPException(
                 413, f"{name}: file larger than the limit of {limits.max_file_bytes} bytes"
             )
-        read.append((name, data))
-    return read
-
-
-def _decode_all(state: ServingState, files: list[tuple[str, bytes]], draft: int) -> list[Upload]:
-    limits = state.settings
-    return [
-        decode_upload(
-            data,
-            name,
-            draft_size=draft,
-            max_bytes=limits.max_file_bytes,
-            max_pixels=limits.max_pixels,
-        )
-        for name, data in files
-    ]
+        try:
+            decoded = await run_in_threadpool(
+                decode_upload,
+                data,
+                name,
+                draft_size=draft_size,
+                max_bytes=limits.max_file_bytes,
+                max_pixels=limits.max_pixels,
+            )
+        except ImageError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        uploads.append(decoded)
+        del data
+    return uploads
 
 
 async def submit(
@@ -62,11 +66,7 @@ async def submit(
     if tta is not None and tta not in TTA_CHOICES:
         raise HTTPException(422, f"tta must be one of {', '.join(map(str, TTA_CHOICES))}")
     chosen, runner = state.resolve_model(model_id)
-    raw = await read_uploads(state, files)
-    try:
-        uploads = await run_in_threadpool(_decode_all, state, raw, runner.manifest.img_size)
-    except ImageError as exc:
-        raise HTTPException(exc.status, str(exc)) from exc
+    uploads = await validate_uploads(state, files, runner.manifest.img_size)
     views = tta if tta is not None else runner.manifest.tta
     return await run_in_threadpool(state.backend.submit, chosen, uploads, views)
 

@@ -60,9 +60,9 @@ class Settings(BaseSettings):
         "if exposed, else the first)",
     )
     max_file_bytes: int = Field(default=25 * MiB, gt=0, description="largest file accepted")
-    max_request_bytes: int = Field(default=512 * MiB, gt=0, description="largest request body")
+    max_request_bytes: int = Field(default=256 * MiB, gt=0, description="largest request body")
     max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, gt=0, description="pixels per image")
-    max_files: int = Field(default=500, gt=0, description="images per request")
+    max_files: int = Field(default=200, gt=0, description="images per request")
     ttl_seconds: float = Field(default=24 * 3600.0, gt=0, description="time results are kept")
     workers: int = Field(default=1, ge=1, le=64, description="worker threads")
     threads_per_worker: int = Field(
@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     )
     max_task_bytes: int = Field(
         default=256 * MiB, gt=0, description="distributed: decoded image bytes per task in Redis"
+    )
+    images_per_part: int = Field(
+        default=64,
+        ge=1,
+        description="distributed: images per Celery message; a bulk task is split into parts "
+        "that several workers share",
     )
     visibility_timeout: float = Field(
         default=3600.0,
