@@ -151,6 +151,7 @@ def make_client(tiny: Tiny, redis_url: str, tmp_path: Path) -> Iterator[MakeClie
             "from_task_wait": 60.0,
             "broker_timeout": 0.5,
             "visibility_timeout": VISIBILITY_TIMEOUT,
+            "max_files": 500,
         }
         values.update(overrides)
         client = TestClient(create_app(Settings(**values)))

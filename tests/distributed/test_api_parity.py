@@ -128,7 +128,7 @@ def test_stored_images_are_label_free_pngs(client: TestClient, tiny: Tiny, tmp_p
     assert [i["name"] for i in items] == ["evil.jpg", "exif.jpg"]
     assert (items[1]["width"], items[1]["height"]) == (30, 40)
     store = client.app.state.serving.backend.store  # type: ignore[attr-defined]
-    _, images, cams = store.keys(task_id)
+    _, images, cams, _ = store.keys(task_id)
     assert sorted(store.client.hkeys(images)) == [b"0", b"1"]
     assert sorted(store.client.hkeys(cams)) == [b"0", b"1"]
     raw = store.image(task_id, 1)

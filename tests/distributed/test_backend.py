@@ -100,10 +100,11 @@ def test_task_failing_every_time_is_failed_with_its_reason(
         "task_uuid"
     ]
     worker = worker_here(client, {"tiny": client.app.state.serving.runners["tiny"]})  # type: ignore[attr-defined]
-    for _ in range(2):  # the message goes back to the queue after each failed attempt
+    for attempt in (1, 2):  # the message goes back to the queue after each failed attempt
         with pytest.raises(Reject):
             worker.execute(task_id)
-        assert client.get(f"/tasks/{task_id}").json()["status"] == "queued"
+        assert client.get(f"/tasks/{task_id}").json()["status"] == "running"
+        assert redis_fields(client, task_id)["attempts:0"] == str(attempt)
     worker.execute(task_id)
     record = client.get(f"/tasks/{task_id}").json()
     assert record["status"] == "failed"
@@ -119,7 +120,7 @@ def test_task_whose_worker_keeps_dying_is_given_up(make_client: MakeClient, tiny
     worker = worker_here(client)
     store = client.app.state.serving.backend.store  # type: ignore[attr-defined]
     for _ in range(2):  # two deliveries whose workers vanished mid-task (claimed, never finished)
-        assert store.claim(task_id, "lost-worker") > 0
+        assert store.claim(task_id, 0, "lost-worker") > 0
     worker.execute(task_id)  # the third delivery
     record = client.get(f"/tasks/{task_id}").json()
     assert record["status"] == "failed"
@@ -198,3 +199,30 @@ def test_unreachable_redis_is_503_with_a_reason_not_a_hang(
         assert "Redis at redis://127.0.0.1" in response.json()["detail"]
         assert "unreachable" in response.json()["detail"]
     assert client.get("/readyz").status_code == 503
+
+
+def test_a_task_in_parts_gives_the_items_of_a_task_in_one_part(
+    make_client: MakeClient, tiny: Tiny
+) -> None:
+    whole, in_parts = make_client(), make_client(images_per_part=3)
+    files = files_of(tiny, 10)
+    task_whole = whole.post("/predict_bulk", files=files).json()["task_uuid"]
+    task_parts = in_parts.post("/predict_bulk", files=files).json()["task_uuid"]
+    assert redis_fields(in_parts, task_parts)["parts"] == "4"
+    worker = worker_here(in_parts)
+    worker.execute(task_whole)
+    for count, (start, stop) in enumerate([(6, 9), (0, 3), (9, 10), (3, 6)], start=1):
+        worker.execute(task_parts, start, stop)  # parts finish in any order, on any worker
+        worker.execute(task_parts, start, stop)  # a duplicate delivery is not counted twice
+        info = in_parts.get(f"/tasks/{task_parts}").json()
+        done = sum(stop - start for start, stop in [(6, 9), (0, 3), (9, 10), (3, 6)][:count])
+        assert info["progress"] == {"done": done, "total": 10}
+        assert info["status"] == ("done" if count == 4 else "running")
+    items_whole = whole.get(f"/from_task/{task_whole}").json()
+    items_parts = in_parts.get(f"/from_task/{task_parts}").json()
+    for item_w, item_p in zip(items_whole, items_parts, strict=True):
+        assert item_p.pop("heatmap_url") == item_w.pop("heatmap_url").replace(
+            task_whole, task_parts
+        )
+        assert item_p == item_w
+    assert in_parts.get(f"/tasks/{task_parts}/heatmaps/9.png").status_code == 200

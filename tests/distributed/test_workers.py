@@ -35,16 +35,30 @@ def fields(client: TestClient, task_id: str) -> dict[str, str]:
     return found
 
 
-def wait_running(client: TestClient, task_ids: list[str], timeout: float = 30.0) -> str:
-    """The first task seen running with some images done (polled every 5 ms)."""
+def running_part(record: dict[str, str]) -> int | None:
+    """A part of the task that a worker runs now, with some of its images done."""
+    for key, value in record.items():
+        if key.startswith("progress:") and int(value) > 0:
+            part = int(key.split(":")[1])
+            if f"finished:{part}" not in record:
+                return part
+    return None
+
+
+def wait_running(client: TestClient, task_ids: list[str], timeout: float = 30.0) -> tuple[str, int]:
+    """A task and one of its parts seen running with some images done (polled every 5 ms)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for task_id in task_ids:
-            record = fields(client, task_id)
-            if record.get("status") == "running" and int(record.get("done", 0)) > 0:
-                return task_id
+            part = running_part(fields(client, task_id))
+            if part is not None:
+                return task_id, part
         time.sleep(0.005)
     pytest.fail("no task started running")
+
+
+def pid_of(worker: str) -> str:
+    return worker.rsplit(":", 1)[1]
 
 
 def assert_all_done(client: TestClient, task_ids: list[str], images: int) -> list[dict[str, Any]]:
@@ -59,32 +73,33 @@ def assert_all_done(client: TestClient, task_ids: list[str], images: int) -> lis
     return records
 
 
-def test_two_workers_share_a_bulk_load(
+def test_two_workers_share_one_bulk_task(
     make_client: MakeClient, start_worker: StartWorker, tiny: Tiny
 ) -> None:
     workers = [start_worker(), start_worker()]
-    client = make_client()
-    task_ids = [submit(client, tiny, 2) for _ in range(8)]
-    records = assert_all_done(client, task_ids, 96)
-    ran_on = {record["worker"].rsplit(":", 1)[1] for record in records}
+    client = make_client(images_per_part=32)
+    task_id = submit(client, tiny, 10)  # 480 images: 15 parts of 32
+    [record] = assert_all_done(client, [task_id], 480)
+    ran_on = {pid_of(v) for k, v in record.items() if k.startswith("worker:")}
     assert ran_on == {str(worker.pid) for worker in workers}  # both did some of the work
+    assert record["finished_parts"] == record["parts"] == "15"
 
 
 def test_kill_9_of_a_worker_mid_task_and_every_task_completes(
     make_client: MakeClient, start_worker: StartWorker, tiny: Tiny
 ) -> None:
     workers = {str(w.pid): w for w in (start_worker(), start_worker())}
-    client = make_client()
+    client = make_client(images_per_part=240)
     task_ids = [submit(client, tiny, 10) for _ in range(3)]
-    victim_task = wait_running(client, task_ids)
-    victim = workers[fields(client, victim_task)["worker"].rsplit(":", 1)[1]]
+    victim_task, part = wait_running(client, task_ids)
+    victim = workers[pid_of(fields(client, victim_task)[f"worker:{part}"])]
     victim.kill()
-    assert fields(client, victim_task)["status"] == "running"  # cut off mid-task
+    assert f"finished:{part}" not in fields(client, victim_task)  # cut off mid-part
 
     records = assert_all_done(client, task_ids, 480)
     redone = fields(client, victim_task)
-    assert redone["attempts"] == "2"  # delivered again (after the visibility timeout)
-    assert redone["worker"].rsplit(":", 1)[1] != str(victim.pid)
+    assert redone[f"attempts:{part}"] == "2"  # delivered again (after the visibility timeout)
+    assert pid_of(redone[f"worker:{part}"]) != str(victim.pid)
     assert all(record["status"] == "done" for record in records)
 
 
@@ -95,14 +110,14 @@ def test_kill_9_of_a_prefork_child_redelivers_at_once(
     import signal
 
     start_worker("--pool=prefork", "--concurrency=1")
-    client = make_client()
+    client = make_client(images_per_part=480)
     task_id = submit(client, tiny, 10)
-    wait_running(client, [task_id])
-    child = int(fields(client, task_id)["worker"].rsplit(":", 1)[1])
+    _, part = wait_running(client, [task_id])
+    child = int(pid_of(fields(client, task_id)[f"worker:{part}"]))
     os.kill(child, signal.SIGKILL)  # the pool child dies; the parent rejects with requeue
     assert_all_done(client, [task_id], 480)
     after = fields(client, task_id)
-    assert after["attempts"] == "2" and after["worker"].rsplit(":", 1)[1] != str(child)
+    assert after[f"attempts:{part}"] == "2" and pid_of(after[f"worker:{part}"]) != str(child)
 
 
 def test_redis_restarted_mid_run_and_no_accepted_task_is_lost(

@@ -51,14 +51,17 @@ def run_task(
     images: TaskImages,
     heatmap_url: str,
     on_batch: BatchDone | None = None,
+    part: range | None = None,
 ) -> list[dict[str, Any]]:
-    """The result items of every image of ``record``, in upload order, batch by batch."""
+    """The result items of the images of ``record`` (all, or those of ``part``), in upload
+    order, batch by batch; ``on_batch`` gets the images done so far in this call."""
+    whole = range(record.total) if part is None else part
     items: list[dict[str, Any]] = []
-    for start in range(0, record.total, runner.batch_size):
-        stop = min(start + runner.batch_size, record.total)
+    for start in range(whole.start, whole.stop, runner.batch_size):
+        stop = min(start + runner.batch_size, whole.stop)
         items.extend(run_batch(record, runner, images, range(start, stop), heatmap_url))
         if on_batch is not None:
-            on_batch(stop, stop - start)
+            on_batch(stop - whole.start, stop - start)
     return items
 
 

@@ -1,8 +1,9 @@
-"""The API side of the distributed back end: store a task in Redis, then send its id to Celery.
+"""The API side of the distributed back end: store a task in Redis, then send it to Celery.
 
-Only the task id travels in the Celery message; the images are in Redis beside the record (see
-:mod:`.store`), so a message is a few hundred bytes whatever the upload, redelivery is cheap, and
-any API replica can draw a finished task's heat maps. Every Redis call has a short socket timeout:
+A Celery message carries only the task id and a range of image indices (a *part*: a bulk task
+is split so that several workers share it); the images are in Redis beside the record (see
+:mod:`.store`). A message is about a kilobyte whatever the upload, redelivery is cheap, and any
+API replica can draw a finished task's heat maps. Every Redis call has a short socket timeout:
 an unreachable Redis raises :class:`BackendUnavailableError` (HTTP 503 with the reason) instead
 of hanging a request.
 """
@@ -105,10 +106,12 @@ class DistributedBackend:
 
     # the TaskBackend protocol -----------------------------------------------------------
     def submit(self, model_id: str, uploads: Sequence[Upload], tta: int) -> TaskRecord:
-        task_id = self._call(lambda: self.store.create(model_id, uploads, tta))
+        task_id, parts = self._call(lambda: self.store.create(model_id, uploads, tta))
         try:
             with self._reachable():
-                self.celery.send_task(TASK_NAME, args=[task_id], queue=self.config.queue)
+                for part in parts:
+                    args = [task_id, part.start, part.stop]
+                    self.celery.send_task(TASK_NAME, args=args, queue=self.config.queue)
         except BaseException:
             # Nothing half-stored: a task no message points to would never run.
             try:

@@ -20,9 +20,10 @@ class DistributedConfig:
     ``socket_timeout`` bounds every Redis call of the API: a closed port is a 503 at once, a
     silent server (a network partition) after at most four timeouts (two connection attempts,
     each waiting for the handshake and the command). Workers ride out a Redis restart of up to
-    ``worker_outage`` seconds.
-    ``visibility_timeout`` is how long a task taken by a worker that vanished (``kill -9``, a lost
-    machine) waits before it is delivered again: it must exceed the longest task.
+    ``worker_outage`` seconds. A task is sent as parts of ``part_size`` images, one message each,
+    so that several workers share a bulk task. ``visibility_timeout`` is how long a part taken by
+    a worker that vanished (``kill -9``, a lost machine) waits before it is delivered again: it
+    must exceed the longest part.
     """
 
     broker_url: str
@@ -30,6 +31,7 @@ class DistributedConfig:
     max_queued_tasks: int = 1000
     max_attempts: int = 3
     max_task_bytes: int = 256 * MiB
+    part_size: int = 64
     visibility_timeout: float = 3600.0
     socket_timeout: float = 1.0
     worker_outage: float = 60.0
@@ -48,6 +50,7 @@ class DistributedConfig:
             max_queued_tasks=settings.max_queued_tasks,
             max_attempts=settings.task_attempts,
             max_task_bytes=settings.max_task_bytes,
+            part_size=settings.images_per_part,
             visibility_timeout=settings.visibility_timeout,
             socket_timeout=settings.broker_timeout,
         )

@@ -1,12 +1,13 @@
 """The Celery app of dermcad and the task its workers run (``dermcad worker``).
 
-Delivery guarantees come from Celery's late acknowledgement: a message is acknowledged only after
-the task's outcome is stored in Redis. A worker killed mid-task never acknowledges, so the message
-is delivered again (at once when a pool child dies, ``reject_on_worker_lost``; after the
-visibility timeout when the whole worker or its machine is lost). A failed attempt puts the
-message back (``Reject(requeue=True)``); the record counts attempts and, past ``max_attempts``,
-the task is marked failed with the last reason. Duplicate deliveries are harmless: a task already
-finished is acknowledged without running again.
+A message names a task and a part of its images (see :mod:`.store`). Delivery guarantees come
+from Celery's late acknowledgement: a message is acknowledged only after its part's outcome is
+stored in Redis. A worker killed mid-part never acknowledges, so the message is delivered again
+(at once when a pool child dies, ``reject_on_worker_lost``; after the visibility timeout when the
+whole worker or its machine is lost). A failed attempt puts the message back
+(``Reject(requeue=True)``); the record counts each part's attempts and, past ``max_attempts``,
+the task is marked failed with the last reason. Duplicate deliveries are harmless: a part
+already stored is acknowledged without running again.
 """
 
 from __future__ import annotations
@@ -137,61 +138,71 @@ class WorkerContext:
         """Load the models now (threads and solo pools: errors and providers show at start)."""
         self._open()
 
-    def execute(self, task_id: str) -> None:
-        """Run one delivery of a task; ``celery.exceptions.Reject`` has it delivered again."""
+    def execute(self, task_id: str, start: int = 0, stop: int | None = None) -> None:
+        """Run one delivery of a part of a task (images ``start`` to ``stop``, default all);
+        ``celery.exceptions.Reject`` has the message delivered again."""
         from celery.exceptions import Reject
 
         try:
-            self._attempt(task_id)
+            self._attempt(task_id, start, stop)
         except Reject:
             raise
         except Exception as exc:  # Redis unreachable even after retrying: deliver it again
             log.exception("task %s: could not reach Redis; the message goes back", task_id)
             raise Reject(str(exc), requeue=True) from exc
 
-    def _attempt(self, task_id: str) -> None:
+    def _attempt(self, task_id: str, start: int, stop: int | None) -> None:
         from celery.exceptions import Reject
 
         store, runners = self._open()
-        attempt = store.claim(task_id, self.name)
+        attempt = store.claim(task_id, start, self.name)
         if attempt < 0:
-            log.info("task %s is %s; nothing to do", task_id, "gone" if attempt == -1 else "done")
+            state = {-1: "gone", -2: "finished", -3: "part already done"}[attempt]
+            log.info("task %s part %d: %s; nothing to do", task_id, start, state)
             return
         if attempt > self.config.max_attempts:
             self._give_up(store, task_id, attempt - 1)
             return
         try:
-            self._run(store, runners, task_id)
+            self._run(store, runners, task_id, start, stop)
         except Exception as exc:
             if _is_connection_error(exc):
                 raise
             reason = str(exc) or type(exc).__name__
-            log.exception("task %s failed (attempt %d)", task_id, attempt)
+            log.exception("task %s part %d failed (attempt %d)", task_id, start, attempt)
             if attempt >= self.config.max_attempts:
-                store.finish(task_id, None, f"failed {attempt} times; last: {reason}")
+                store.fail(task_id, f"failed {attempt} times; last: {reason}")
                 return
-            store.requeue(task_id, reason)
+            store.note_error(task_id, reason)
             raise Reject(reason, requeue=True) from exc
 
-    def _run(self, store: RedisTaskStore, runners: Mapping[str, ModelRunner], task_id: str) -> None:
+    def _run(
+        self,
+        store: RedisTaskStore,
+        runners: Mapping[str, ModelRunner],
+        task_id: str,
+        start: int,
+        stop: int | None,
+    ) -> None:
         record = store.get(task_id)
         if record is None:
             return
         runner = runners.get(record.model_id)
         if runner is None:
             raise RuntimeError(f"model {record.model_id!r} is not served by worker {self.name}")
+        part = range(start, record.total if stop is None else min(stop, record.total))
         images = RedisImages(store, task_id)
 
         def batch_done(done: int, count: int) -> None:
-            store.progress(task_id, done)
+            store.progress(task_id, start, done)
 
-        # The same function the embedded back end's threads run.
-        results = run_task(record, runner, images, self.config.heatmap_url, batch_done)
-        store.finish(task_id, results, None, images.cams)
+        # The same function the embedded back end's threads run, over this part's images.
+        items = run_task(record, runner, images, self.config.heatmap_url, batch_done, part)
+        store.finish_part(task_id, start, items, images.cams)
 
     def _give_up(self, store: RedisTaskStore, task_id: str, attempts: int) -> None:
         last = store.fields(task_id).get("last_error") or "the worker running it was lost"
-        store.finish(task_id, None, f"gave up after {attempts} attempts; last: {last}")
+        store.fail(task_id, f"gave up after {attempts} attempts; last: {last}")
         log.error("task %s failed for good after %d attempts: %s", task_id, attempts, last)
 
 
@@ -207,8 +218,8 @@ def register_task(app: Celery, context: WorkerContext) -> None:
     @app.task(  # type: ignore[untyped-decorator]
         name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, shared=False
     )
-    def predict(task_id: str) -> None:
-        context.execute(task_id)
+    def predict(task_id: str, start: int = 0, stop: int | None = None) -> None:
+        context.execute(task_id, start, stop)
 
 
 def worker_argv(concurrency: int, pool: str, queue: str, loglevel: str, hostname: str) -> list[str]:
