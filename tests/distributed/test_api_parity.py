@@ -40,8 +40,6 @@ EMBEDDED_ONLY = {
     # read the stored PNG from data_dir: test_stored_images_are_label_free_pngs (below)
     "test_file_name_is_only_a_label": "test_stored_images_are_label_free_pngs",
     "test_exif_is_not_kept_and_orientation_is_applied": "test_stored_images_are_label_free_pngs",
-    # the images-classified counter is fed by the in-process workers only (docs/deploy.md)
-    "test_metrics_count_requests_and_images": "test_metrics_without_the_image_counter",
 }
 MODULES = (test_thesis_api, test_extras, test_queue, validation, test_real_images, test_fuzz)
 
@@ -136,10 +134,3 @@ def test_stored_images_are_label_free_pngs(client: TestClient, tiny: Tiny, tmp_p
     with Image.open(io.BytesIO(raw)) as image:
         assert image.format == "PNG" and image.size == (30, 40) and not image.getexif()
     assert not (tmp_path / "data" / "tasks").exists()  # nothing on the API's disk
-
-
-def test_metrics_without_the_image_counter(client: TestClient, tiny: Tiny) -> None:
-    test_extras._done_task(client, tiny, 3)
-    text = client.get("/metrics").text
-    assert 'dermcad_http_requests_total{method="POST",route="/predict_bulk",status="200"}' in text
-    assert "dermcad_queue_depth 0.0" in text

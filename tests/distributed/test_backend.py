@@ -226,3 +226,5 @@ def test_a_task_in_parts_gives_the_items_of_a_task_in_one_part(
         )
         assert item_p == item_w
     assert in_parts.get(f"/tasks/{task_parts}/heatmaps/9.png").status_code == 200
+    backend = in_parts.app.state.serving.backend  # type: ignore[attr-defined]
+    assert backend.images_classified() == {tiny.model_id: 20.0}  # duplicates not counted

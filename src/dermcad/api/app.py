@@ -109,7 +109,12 @@ def create_app(settings: Settings) -> FastAPI:
         state = getattr(app.state, "serving", None)
         return float(state.backend.queue_depth()) if state is not None else 0.0
 
-    metrics = Metrics(queue_depth)
+    def image_totals() -> dict[str, float]:
+        state = getattr(app.state, "serving", None)
+        totals = getattr(state.backend, "images_classified", None) if state is not None else None
+        return dict(totals()) if totals is not None else {}
+
+    metrics = Metrics(queue_depth, image_totals if settings.broker_url else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (
@@ -26,8 +27,30 @@ LATENCY_BUCKETS = (
 )
 
 
+ImageTotals = Callable[[], Mapping[str, float]]
+_IMAGES = ("dermcad_images_classified", "Images classified, per model")
+
+
+class _SharedImageCounts:
+    """The images counter of the distributed back end: totals kept in Redis by the workers."""
+
+    def __init__(self, totals: ImageTotals) -> None:
+        self.totals = totals
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(*_IMAGES, labels=["model"])
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(*_IMAGES, labels=["model"])
+        for model, count in sorted(self.totals().items()):
+            family.add_metric([model], count)
+        yield family
+
+
 class Metrics:
-    def __init__(self, queue_depth: Callable[[], float]) -> None:
+    def __init__(
+        self, queue_depth: Callable[[], float], image_totals: ImageTotals | None = None
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "dermcad_http_requests",
@@ -42,17 +65,18 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.images = Counter(
-            "dermcad_images_classified",
-            "Images classified, per model",
-            ["model"],
-            registry=self.registry,
-        )
+        # In-process workers count here; the distributed back end's workers count in Redis.
+        self.images: Counter | None = None
+        if image_totals is None:
+            self.images = Counter(*_IMAGES, ["model"], registry=self.registry)
+        else:
+            self.registry.register(_SharedImageCounts(image_totals))
         self.queue = Gauge("dermcad_queue_depth", "Tasks queued or running", registry=self.registry)
         self.queue.set_function(queue_depth)
 
     def observe_images(self, model_id: str, count: int) -> None:
-        self.images.labels(model=model_id).inc(count)
+        if self.images is not None:
+            self.images.labels(model=model_id).inc(count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

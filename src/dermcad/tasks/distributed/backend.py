@@ -133,6 +133,10 @@ class DistributedBackend:
     def queue_depth(self) -> int:
         return self._call(self.store.count_unfinished)
 
+    def images_classified(self) -> dict[str, float]:
+        """For the ``dermcad_images_classified_total`` counter: totals over all workers."""
+        return self._call(self.store.images_classified)
+
     def heatmap_png(self, task_id: str, index: int) -> bytes | None:
         import numpy as np
         from PIL import Image

@@ -73,7 +73,8 @@ redis.call('HSET', KEYS[1], 'progress:' .. part, ARGV[2], 'updated', ARGV[3])
 return 1
 """
 )
-# KEYS: record, images, cams, results, unfinished. ARGV: id, part, ttl ms, now, items, cams...
+# KEYS: record, images, cams, results, unfinished, image counts.
+# ARGV: id, part, ttl ms, now, items, cams...
 _FINISH_PART = (
     _UNFINISHED
     + """
@@ -84,6 +85,7 @@ for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
 local old = tonumber(redis.call('HGET', KEYS[1], 'progress:' .. part) or '0')
 local size = tonumber(redis.call('HGET', KEYS[1], 'size:' .. part) or '0')
 redis.call('HINCRBY', KEYS[1], 'done', size - old)
+redis.call('HINCRBY', KEYS[6], redis.call('HGET', KEYS[1], 'model_id'), size)
 redis.call('HSET', KEYS[1], 'finished:' .. part, 1, 'progress:' .. part, size, 'updated', ARGV[4])
 local finished = redis.call('HINCRBY', KEYS[1], 'finished_parts', 1)
 if finished >= tonumber(redis.call('HGET', KEYS[1], 'parts')) then
@@ -120,6 +122,7 @@ class RedisTaskStore:
         self.client = client
         self.config = config
         self.unfinished_key = f"{config.key_prefix}:unfinished"
+        self.counts_key = f"{config.key_prefix}:images_classified"
         self._create = client.register_script(_CREATE)
         self._claim = client.register_script(_CLAIM)
         self._progress = client.register_script(_PROGRESS)
@@ -217,7 +220,8 @@ class RedisTaskStore:
         args: list[Any] = [task_id, part, self._ttl_ms(), repr(time.time()), json.dumps(items)]
         for index, data in (cams or {}).items():
             args += [str(index), data]
-        return bool(self._finish_part(keys=self._all_keys(task_id), args=args))
+        keys = [*self._all_keys(task_id), self.counts_key]
+        return bool(self._finish_part(keys=keys, args=args))
 
     def fail(self, task_id: str, error: str) -> bool:
         """Mark the task failed with ``error``; ``False`` if it is finished or gone."""
@@ -239,6 +243,10 @@ class RedisTaskStore:
 
     def count_unfinished(self) -> int:
         return int(self.client.zcard(self.unfinished_key))
+
+    def images_classified(self) -> dict[str, float]:
+        """Images run by every worker so far, per model (each part counted once)."""
+        return {k: float(v) for k, v in _text(self.client.hgetall(self.counts_key)).items()}
 
     def _all_keys(self, task_id: str) -> list[str]:
         return [*self.keys(task_id), self.unfinished_key]
