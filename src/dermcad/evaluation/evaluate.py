@@ -13,7 +13,11 @@ import numpy as np
 import pandas as pd
 
 from dermcad.errors import UserError
-from dermcad.evaluation.calibration import fit_temperature, replay_proba
+from dermcad.evaluation.calibration import (
+    fit_temperature,
+    negative_log_likelihood,
+    replay_proba,
+)
 from dermcad.evaluation.metrics import expected_calibration_error, threshold_for_sensitivity
 from dermcad.evaluation.outputs import write_predictions
 from dermcad.evaluation.plots import plot_confusion, plot_reliability, plot_roc
@@ -44,6 +48,8 @@ class Calibration:
     ece_before: float
     ece_after: float
     operating_point: str
+    nll_before: float | None = None
+    nll_after: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +58,8 @@ class Calibration:
             "ece_after": self.ece_after,
             "threshold": self.threshold,
             "operating_point": self.operating_point,
+            "nll_before": self.nll_before,
+            "nll_after": self.nll_after,
         }
 
 
@@ -80,6 +88,8 @@ def calibrate(val: Predictions, classes: Sequence[str], min_sensitivity: float) 
         ece_before=expected_calibration_error(val.probs, val.labels),
         ece_after=expected_calibration_error(calibrated, val.labels),
         operating_point=f"sensitivity >= {min_sensitivity:.2f} on the validation split",
+        nll_before=negative_log_likelihood(val.probs, val.labels),
+        nll_after=negative_log_likelihood(calibrated, val.labels),
     )
 
 
