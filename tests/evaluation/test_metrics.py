@@ -120,6 +120,14 @@ def test_bootstrap_interval_brackets_the_estimate() -> None:
     assert 0.03 < high - low < 0.2  # about +-1.96 * SE (SE ~0.023 at n=400, AUC 0.76)
 
 
+def test_bootstrap_of_a_multiclass_metric_on_two_nonzero_classes() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.choice([6, 7], 150)  # class indices, neither of them 0
+    probs = rng.dirichlet(np.ones(8), 150)
+    low, high = bootstrap_ci(macro_auc, y, probs, n_boot=50, seed=0)
+    assert 0 < low < high < 1
+
+
 def test_expected_calibration_error_hand_computed() -> None:
     # Two bins used: confidence 0.9 (2 images, 1 right) and 0.6 (2 images, both right).
     probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.4, 0.6], [0.4, 0.6]])

@@ -192,19 +192,23 @@ def bootstrap_ci(
     level: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval; resamples holding one class only are redrawn-skipped."""
+    """Percentile bootstrap interval over images; resamples holding one class only are skipped.
+
+    ``y_true`` is binary (a one-vs-rest metric) or class indices (a multiclass one): either way a
+    resample needs at least two distinct labels. NaN, NaN when the input itself has one.
+    """
     y = np.asarray(y_true)
     s = np.asarray(scores)
-    binary = y.astype(bool)
-    if binary.all() or not binary.any():
+    if len(np.unique(y)) < 2:
         return (math.nan, math.nan)
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(n_boot):
         pick = rng.integers(0, len(y), len(y))
-        if binary[pick].all() or not binary[pick].any():
+        sample = y[pick]
+        if (sample == sample[0]).all():
             continue
-        values.append(metric(y[pick], s[pick]))
+        values.append(metric(sample, s[pick]))
     low, high = np.percentile(values, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
     return (float(low), float(high))
 
