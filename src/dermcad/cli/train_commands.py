@@ -59,6 +59,12 @@ def evaluate(
         None, "--external", help="Index CSV of an external test set (needs --name)."
     ),
     name: str | None = typer.Option(None, "--name", help="Name of the external set in metrics."),
+    index: Path | None = typer.Option(
+        None, "--index", help="Index CSV to use instead of the run's (moved data, imported model)."
+    ),
+    split_file: Path | None = typer.Option(
+        None, "--split-file", help="Split file to use instead of the run's (with --index)."
+    ),
     min_sensitivity: float = typer.Option(
         0.90, "--min-sensitivity", help="Operating point: threshold for this val sensitivity."
     ),
@@ -82,6 +88,8 @@ def evaluate(
         splits=tuple(dict.fromkeys(splits)),
         tta=tta,
         external=[(name, external)] if external and name else [],
+        index=index,
+        split_file=split_file,
         min_sensitivity=min_sensitivity,
         n_boot=n_boot,
         batch_size=batch_size,

@@ -33,6 +33,8 @@ class EvaluationSettings:
     splits: Sequence[str] = ("val", "test")
     tta: int = 8
     external: Sequence[tuple[str, Path]] = ()
+    index: Path | None = None  # instead of the run's own (moved data, an imported model)
+    split_file: Path | None = None
     min_sensitivity: float = 0.90
     n_boot: int = 1000
     batch_size: int = 64
@@ -93,19 +95,29 @@ def calibrate(val: Predictions, classes: Sequence[str], min_sensitivity: float) 
     )
 
 
-def _split_frames(run_info: dict[str, Any], names: Sequence[str]) -> dict[str, pd.DataFrame]:
+def _split_frames(
+    run_info: dict[str, Any], settings: EvaluationSettings
+) -> dict[str, pd.DataFrame]:
     from dermcad.data.index import read_index
     from dermcad.data.splits import kfold_train_val, load_split, subset
 
-    if not run_info.get("index") or not run_info.get("split"):
-        raise UserError("this run names no index/split (an imported model): use --external")
-    frame = read_index(run_info["index"]["path"])
-    split = load_split(run_info["split"]["path"], frame)
+    index = settings.index or (run_info.get("index") or {}).get("path")
+    split_path = settings.split_file or (run_info.get("split") or {}).get("path")
+    if not index or not split_path:
+        raise UserError(
+            "this run names no index/split (an imported model): give --index and --split-file"
+        )
+    frame = read_index(index)
+    split = load_split(split_path, frame)
     if split.scheme == "kfold":
-        train, val = kfold_train_val(frame, split, int(run_info["split"]["fold"]))
+        fold = (run_info.get("split") or {}).get("fold")
+        if fold is None:
+            raise UserError(f"{split_path} is a k-fold split and the run names no fold")
+        train, val = kfold_train_val(frame, split, int(fold))
         parts = {"train": train, "val": val}
     else:
         parts = {name: subset(frame, split, name) for name in split.names}
+    names = settings.splits
     missing = [n for n in names if n not in parts]
     if missing:
         raise UserError(f"this run's split has no {', '.join(missing)} (it has {', '.join(parts)})")
@@ -198,7 +210,7 @@ def evaluate_run(
     eval_dir = run_dir / "eval"
     metrics = _stale_removed(_read_metrics(eval_dir / "metrics.json"), settings.tta, log)
     calibration = None if settings.splits else _stored_calibration(metrics, settings.tta)
-    frames = _split_frames(info, settings.splits) if calibration is None else {}
+    frames = _split_frames(info, settings) if calibration is None else {}
     for name, index_path in settings.external:
         frames[name] = read_index(index_path)
     preds = _predict_all(model, frames, spec, classes, settings, log)
