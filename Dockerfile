@@ -44,7 +44,7 @@ WORKDIR /data
 VOLUME ["/models", "/data"]
 EXPOSE 8000
 # Liveness of the API (python's urllib: the slim image has no curl). Worker containers run
-# `dermcad worker` and turn this check off in compose.yaml.
+# `dermcad worker`; compose.yaml replaces this check with a Celery ping of the worker.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('DERMCAD_PORT', '8000') + '/healthz', timeout=4)"]
 CMD ["dermcad", "serve"]

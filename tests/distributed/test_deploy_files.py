@@ -52,6 +52,10 @@ def test_compose_has_the_api_workers_and_redis_with_volumes(compose: dict[str, A
     worker = services["worker"]
     assert int(worker["deploy"]["replicas"]) >= 2
     assert worker["command"][:2] == ["dermcad", "worker"]
+    for name in ("worker", "worker-gpu"):  # health: the Celery ping of the worker's own node
+        command, check = services[name]["command"], " ".join(services[name]["healthcheck"]["test"])
+        assert command[command.index("--hostname") + 1] == "worker@%h"
+        assert 'inspect ping -d "worker@$$(hostname)"' in check
     for name in ("api", "worker", "worker-gpu"):
         service = services[name]
         assert "registry:/models:ro" in service["volumes"]
