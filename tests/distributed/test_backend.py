@@ -228,3 +228,27 @@ def test_a_task_in_parts_gives_the_items_of_a_task_in_one_part(
     assert in_parts.get(f"/tasks/{task_parts}/heatmaps/9.png").status_code == 200
     backend = in_parts.app.state.serving.backend  # type: ignore[attr-defined]
     assert backend.images_classified() == {tiny.model_id: 20.0}  # duplicates not counted
+
+
+def test_a_task_whose_message_cannot_be_sent_is_not_kept(
+    make_client: MakeClient, tiny: Tiny, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kombu.exceptions import OperationalError
+
+    client = make_client(images_per_part=1)
+    backend = client.app.state.serving.backend  # type: ignore[attr-defined]
+    sent: list[list[object]] = []
+
+    def send_task(name: str, args: list[object], queue: str) -> None:
+        if sent:  # the second part's message is lost with the broker
+            raise OperationalError("broker went away")
+        sent.append(args)
+
+    monkeypatch.setattr(backend.celery, "send_task", send_task)
+    response = client.post("/predict_bulk", files=files_of(tiny, 3))
+    assert response.status_code == 503 and "unreachable" in response.json()["detail"]
+    task_id = str(sent[0][0])
+    assert backend.client.exists(*backend.store.keys(task_id)) == 0  # nothing half-stored
+    assert backend.queue_depth() == 0
+    worker_here(client).execute(task_id, 0, 1)  # the message that did go out finds nothing
+    assert client.get(f"/tasks/{task_id}").status_code == 404
