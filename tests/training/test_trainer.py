@@ -89,3 +89,31 @@ def test_validation_scores_hand_computed() -> None:
     auc, acc = trainer._validation_scores(classes, logits, labels)
     assert auc == 1.0
     assert acc == pytest.approx(0.75)  # argmax right for rows 0, 1 and 3; row 2 says melanoma
+
+
+def test_options_train_together(
+    tmp_path: Path, synthetic_index: Path, synthetic_split: Path
+) -> None:
+    """Balanced sampler, CPU bf16 autocast, gradient clipping, channels-last, metadata branch,
+    label smoothing and a cached, augmented data path in one short run."""
+    recipe = _recipe(
+        synthetic_index,
+        synthetic_split,
+        "epochs=1",
+        "max_batches_per_epoch=2",
+        "data.sampler=balanced",
+        "amp=bf16",
+        "grad_clip=1.0",
+        "channels_last=true",
+        "model.metadata_features=[age, sex, site]",
+        "loss.label_smoothing=0.1",
+        "data.augment=thesis",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "optimizer.name=adam",
+    )
+    result = trainer.train(recipe, tmp_path / "run", progress=False, log=lambda _: None)
+    assert result.epochs_run == 1
+    model, info = load_run(tmp_path / "run")
+    assert info["model"]["metadata_features"] == ["age", "sex", "site"]
+    assert model.classifier_weights() is None
+    assert any((tmp_path / "cache").rglob("*.npy"))
