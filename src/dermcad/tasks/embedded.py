@@ -21,7 +21,7 @@ from PIL import Image
 from dermcad.serving.heatmap import overlay_png
 from dermcad.serving.runner import ModelRunner
 from dermcad.serving.uploads import Upload
-from dermcad.tasks.base import TaskRecord
+from dermcad.tasks.base import BackendUnavailableError, TaskRecord
 from dermcad.tasks.execution import FolderImages, run_task
 from dermcad.tasks.store import TaskStore
 
@@ -121,7 +121,12 @@ class EmbeddedBackend:
     # workers ----------------------------------------------------------------------------
     def _work(self) -> None:
         while not self._stopping.is_set():
-            record = self.store.claim()
+            try:
+                record = self.store.claim()
+            except BackendUnavailableError as exc:  # locked database, full disk: retry later
+                log.warning("cannot take a task: %s", exc.reason)
+                self._stopping.wait(1.0)
+                continue
             if record is None:
                 with self._wake:
                     self._wake.wait(timeout=1.0)
@@ -130,9 +135,23 @@ class EmbeddedBackend:
                 results = self._run(record)
             except Exception as exc:  # a task must end, whatever went wrong
                 log.exception("task %s failed", record.id)
-                self.store.finish(record.id, self.config.ttl_seconds, None, f"{exc}")
+                self._finish(record.id, None, f"{exc}")
             else:
-                self.store.finish(record.id, self.config.ttl_seconds, results)
+                self._finish(record.id, results)
+
+    def _finish(
+        self, task_id: str, results: list[dict[str, Any]] | None, error: str | None = None
+    ) -> None:
+        """Record the end of a task, retrying while the database is unavailable (a task left
+        ``running`` by a stop in between is recovered at the next start)."""
+        while True:
+            try:
+                self.store.finish(task_id, self.config.ttl_seconds, results, error)
+                return
+            except BackendUnavailableError as exc:
+                log.warning("cannot record the end of task %s: %s", task_id, exc.reason)
+                if self._stopping.wait(1.0):
+                    return
 
     def _run(self, record: TaskRecord) -> list[dict[str, Any]]:
         runner = self.models.get(record.model_id)
@@ -140,7 +159,10 @@ class EmbeddedBackend:
             raise RuntimeError(f"model {record.model_id!r} is no longer served")
 
         def batch_done(done: int, count: int) -> None:
-            self.store.progress(record.id, done)
+            try:
+                self.store.progress(record.id, done)
+            except BackendUnavailableError as exc:  # progress is informational: carry on
+                log.warning("cannot record the progress of task %s: %s", record.id, exc.reason)
             if self._observer is not None:
                 self._observer(record.model_id, count)
 

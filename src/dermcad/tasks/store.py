@@ -8,6 +8,7 @@ record (a crash in between) is removed at start.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import sqlite3
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dermcad.serving.uploads import Upload
-from dermcad.tasks.base import TaskRecord
+from dermcad.tasks.base import BackendUnavailableError, TaskRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -40,6 +41,9 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status, created);
 """
+#: Seconds a write waits for another writer's lock before the request is refused with a 503.
+BUSY_TIMEOUT_SECONDS = 30.0
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 _COLUMNS = (
     "id, model_id, status, tta, total, done, created, updated, error, results, expires, names"
 )
@@ -67,7 +71,10 @@ class TaskStore:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(
-                self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False
+                self.db_path,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
             )
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
@@ -80,13 +87,19 @@ class TaskStore:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         db = self._connection()
         with self._write_lock:
-            db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:  # locked too long, disk full, I/O error
+                raise BackendUnavailableError(
+                    f"the task database is unavailable ({exc}); try again later", retry_after=5
+                ) from exc
 
     def task_dir(self, task_id: str) -> Path:
         return self.files / task_id
@@ -95,8 +108,8 @@ class TaskStore:
         """Write the images, then the record (status ``queued``); returns the task id."""
         task_id = str(uuid.uuid4())
         staging = self.files / f".new-{task_id}"
-        staging.mkdir(parents=True)
         try:
+            staging.mkdir(parents=True)
             for i, upload in enumerate(uploads):
                 upload.image.save(staging / f"{i}.png", format="PNG", compress_level=1)
             staging.rename(self.task_dir(task_id))
@@ -108,9 +121,14 @@ class TaskStore:
                     " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
                     (task_id, model_id, tta, len(uploads), now, now, json.dumps(names)),
                 )
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
             shutil.rmtree(self.task_dir(task_id), ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+                raise BackendUnavailableError(
+                    "no space left on the server's disk for the images; try again later",
+                    retry_after=60,
+                ) from exc
             raise
         return task_id
 
