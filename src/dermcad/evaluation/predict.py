@@ -8,7 +8,6 @@ can be fitted afterwards without running the network again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,7 +88,3 @@ def predict_frame(
         view_logits=np.stack([np.concatenate(v) for v in views]),
         probs=np.concatenate(probs),
     )
-
-
-def predictions_to_dict(pred: Predictions) -> dict[str, Any]:
-    return {"n_images": len(pred.image_ids), "views": int(pred.view_logits.shape[0])}
