@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,7 @@ class TaskStore:
             )
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA secure_delete=ON")  # deleted records are overwritten, not kept
             self._local.db = db
             with self._opened_lock:
                 self._opened.append(db)
@@ -196,7 +197,16 @@ class TaskStore:
         with self._tx() as db:
             deleted = db.execute("DELETE FROM tasks WHERE id = ?", (task_id,)).rowcount
         shutil.rmtree(self.task_dir(task_id), ignore_errors=True)
+        if deleted:
+            self._scrub_log()
         return deleted > 0
+
+    def _scrub_log(self) -> None:
+        """Copy the log into the database and truncate it: the write-ahead log still holds the
+        deleted records (file names, results) until it is checkpointed."""
+        # Busy (a reader on an old snapshot): the next deletion scrubs it.
+        with self._write_lock, suppress(sqlite3.OperationalError):
+            self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def recover(self, max_attempts: int, ttl: float) -> tuple[int, int]:
         """After a crash: running tasks go back to the queue, or fail after ``max_attempts``."""
@@ -226,6 +236,8 @@ class TaskStore:
             db.executemany("DELETE FROM tasks WHERE id = ?", [(i,) for i in ids])
         for task_id in ids:
             shutil.rmtree(self.task_dir(task_id), ignore_errors=True)
+        if ids:
+            self._scrub_log()
         return len(ids)
 
     def count_unfinished(self) -> int:
