@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -115,6 +116,8 @@ def create_app(settings: Settings) -> FastAPI:
         return dict(totals()) if totals is not None else {}
 
     metrics = Metrics(queue_depth, image_totals if settings.broker_url else None)
+    # Pillow's DEBUG records print image metadata (EXIF values, GPS included): never log them.
+    logging.getLogger("PIL").setLevel(max(logging.INFO, logging.getLogger("PIL").level))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
