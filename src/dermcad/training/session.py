@@ -69,6 +69,23 @@ def _losses(recipe: Recipe, labels: list[int], device: torch.device) -> tuple[nn
     return train_loss, nn.CrossEntropyLoss(weight=weight)
 
 
+def _model_and_optimizer(
+    recipe: Recipe, device: torch.device, batches_per_epoch: int
+) -> tuple[nn.Module, torch.optim.Optimizer, Schedule]:
+    model: nn.Module = build_model(recipe.model).to(device)
+    if recipe.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, recipe.optimizer)
+    schedule = build_schedule(
+        optimizer,
+        recipe.scheduler,
+        epochs=recipe.epochs,
+        batches_per_epoch=batches_per_epoch,
+        base_lr=recipe.optimizer.lr,
+    )
+    return model, optimizer, schedule
+
+
 def open_session(
     recipe: Recipe, run_dir: Path, *, resume: bool, device: str | None, progress: bool
 ) -> Session:
@@ -83,18 +100,8 @@ def open_session(
     train_table, val_table = make_tables(recipe, frames, spec)
     pin = torch_device.type == "cuda"
     train_loader, val_loader, sampler = make_loaders(recipe, train_table, val_table, dist, pin)
-    model: nn.Module = build_model(recipe.model).to(torch_device)
-    if recipe.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, recipe.optimizer)
     batches = min(len(train_loader), recipe.max_batches_per_epoch or len(train_loader))
-    schedule = build_schedule(
-        optimizer,
-        recipe.scheduler,
-        epochs=recipe.epochs,
-        batches_per_epoch=batches,
-        base_lr=recipe.optimizer.lr,
-    )
+    model, optimizer, schedule = _model_and_optimizer(recipe, torch_device, batches)
     precision = Precision.choose(recipe.amp, torch_device)
     loss_fn, eval_loss = _losses(recipe, train_table.labels, torch_device)
     info, state = run_info(recipe, frames, spec.to_dict()), Progress()
