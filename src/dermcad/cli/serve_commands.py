@@ -195,6 +195,10 @@ def serve(
         )
         raise UserError(f"invalid settings: {problems}") from exc
     exposed = exposed_models(settings)  # fail here, in one line, not inside the server
+    from dermcad.registry.runtime import check_integrity
+
+    for model in exposed:  # a changed or damaged model file too (sha256 against the manifest)
+        check_integrity(model.package)
     typer.echo(
         f"serving {', '.join(m.id for m in exposed)} on http://{settings.host}:{settings.port}"
     )
