@@ -79,7 +79,8 @@ async def wait_for(state: ServingState, task_id: str, wait: float | None) -> Tas
     deadline = loop.time() + budget
     pause = 0.01
     while True:
-        record = state.backend.get(task_id)
+        # A distributed back end reads Redis: never block the event loop on it.
+        record = await run_in_threadpool(state.backend.get, task_id)
         if record is None:
             raise HTTPException(
                 404, f"unknown task {task_id!r} (never created, deleted or expired)"
