@@ -159,14 +159,17 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def resize(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
+    """The resize step of :func:`to_array`, alone (for caches of pre-resized images)."""
+    size = (spec.img_size, spec.img_size)
+    return image if image.size == size else image.resize(size, _PIL_FILTERS[spec.interpolation])
+
+
 def to_array(image: Image.Image | np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """Resize an RGB image (PIL or HWC uint8 array) and normalise it to a float32 CHW array."""
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)
-    size = (spec.img_size, spec.img_size)
-    if image.size != size:
-        image = image.resize(size, _PIL_FILTERS[spec.interpolation])
-    array = np.asarray(image, dtype=np.float32)
+    array = np.asarray(resize(image, spec), dtype=np.float32)
     if array.ndim != 3 or array.shape[2] != 3:
         raise ValueError(f"expected an RGB image, got an array of shape {array.shape}")
     mean = np.asarray(spec.mean, dtype=np.float32) * 255.0

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
 from dermcad.augment import Augmenter
 from dermcad.models.metadata import encode_metadata
-from dermcad.preprocess import PreprocessSpec, decode_image, to_array
+from dermcad.preprocess import PreprocessSpec, decode_image, resize, to_array
 
 
 @dataclass(frozen=True)
@@ -44,20 +43,12 @@ class ImageCache:
         if file.is_file():
             return np.asarray(np.load(file))
         image = decode_image(path, draft_size=self.spec.img_size)
-        array = np.asarray(resize_like_preprocess(image, self.spec))
+        array = np.asarray(resize(image, self.spec))
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = file.with_name(f".{file.stem}.{np.random.randint(1 << 30)}.npy")
         np.save(tmp, array)
         tmp.replace(file)
         return array
-
-
-def resize_like_preprocess(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
-    """The resize :func:`to_array` does, alone (to_array then skips it: the size matches)."""
-    from dermcad.preprocess import _PIL_FILTERS
-
-    size = (spec.img_size, spec.img_size)
-    return image if image.size == size else image.resize(size, _PIL_FILTERS[spec.interpolation])
 
 
 class ImageTable(Dataset[Sample]):
