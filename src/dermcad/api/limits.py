@@ -1,4 +1,6 @@
-"""Refuse request bodies above the configured size before they are read (413)."""
+"""Refuse request bodies above the configured size before they are read (413), and request
+headers above :data:`MAX_HEADER_BYTES` in all (431: uvicorn's own limit depends on how the
+headers arrive over the socket)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,9 @@ import json
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: Request headers (names and values, all together) above this size are refused with 431.
+MAX_HEADER_BYTES = 32 * 1024
 
 
 class BodySizeLimit:
@@ -19,9 +24,13 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = scope.get("headers") or []
+        if sum(len(name) + len(value) for name, value in headers) > MAX_HEADER_BYTES:
+            await _refuse(send, 431, f"request headers larger than {MAX_HEADER_BYTES} bytes")
+            return
+        declared = dict(headers).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _refuse(send, self.max_bytes)
+            await _refuse(send, 413, _detail(self.max_bytes))
             return
         received = 0
 
@@ -42,12 +51,12 @@ def _detail(max_bytes: int) -> str:
     return f"request body larger than the limit of {max_bytes} bytes"
 
 
-async def _refuse(send: Send, max_bytes: int) -> None:
-    body = json.dumps({"detail": _detail(max_bytes)}).encode()
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
