@@ -317,3 +317,18 @@ def test_crlf_in_a_file_name_cannot_add_headers(app_client: TestClient, data_dir
     if response.status_code != 200:
         assert _snapshot(data_dir) == before
     _healthy(app_client)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Big": "a" * 40_000}, {f"X-H{i}": "v" * 10 for i in range(3000)}],
+    ids=["one-40kB-header", "3000-headers"],
+)
+def test_oversized_headers_are_431(
+    app_client: TestClient, data_dir: Path, headers: dict[str, str]
+) -> None:
+    files = {"file": ("a.png", png(), "image/png")}
+    status, detail = _refused(
+        app_client, data_dir, "POST", "/predict", headers=headers, files=files
+    )
+    assert status == 431 and "headers" in detail
