@@ -32,14 +32,16 @@ class LoadReport:
     def summary(self) -> str:
         lat = sorted(self.latencies) or [0.0]
         p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
-        warm = self.rss_after(self.seconds * 0.25)
+        warm = self.rss_after(0.0)
+        quarters = [warm[min(len(warm) - 1, len(warm) * q // 4)] / MiB for q in range(5)]
         return (
             f"{self.clients} clients x {self.seconds:.0f} s: {len(self.accepted)} tasks accepted, "
             f"{self.completed} completed, {len(self.errors)} errors; "
             f"{self.images / self.seconds:.1f} images/s; "
             f"latency p50 {statistics.median(lat) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms; "
-            f"server RSS after warm-up {warm[0] / MiB:.1f} MiB -> end {warm[-1] / MiB:.1f} MiB "
-            f"(peak {max(warm) / MiB:.1f} MiB)"
+            f"server RSS (MiB) at 0/25/50/75/100 % of the run: "
+            + "/".join(f"{q:.1f}" for q in quarters)
+            + f" (peak {max(warm) / MiB:.1f})"
         )
 
 
