@@ -19,6 +19,7 @@ from dermcad import INTENDED_USE, __version__
 from dermcad.api.limits import BodySizeLimit
 from dermcad.api.metrics import Metrics, MetricsMiddleware
 from dermcad.api.routes import extras, probes, thesis
+from dermcad.api.security import UploadKeyGate
 from dermcad.api.settings import SHIPPED_MODEL_ID, Settings
 from dermcad.api.state import ServingState
 from dermcad.preprocess import ImageError
@@ -147,6 +148,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(extras)
     app.include_router(probes)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    if settings.api_keys:  # inside CORS, so that a browser can read the 401
+        app.add_middleware(UploadKeyGate, keys=settings.api_keys)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

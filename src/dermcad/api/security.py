@@ -2,21 +2,55 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+from collections.abc import Sequence
 
 from fastapi import HTTPException, Request
+from pydantic import SecretStr
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+REFUSED = "missing or wrong API key"
+
+
+def key_matches(header: str, keys: Sequence[SecretStr]) -> bool:
+    """Whether an ``Authorization`` header value carries one of ``keys`` (constant time)."""
+    scheme, _, token = header.partition(" ")
+    given = token.strip().encode()
+    return scheme.lower() == "bearer" and any(
+        secrets.compare_digest(given, key.get_secret_value().encode()) for key in keys
+    )
 
 
 def require_api_key(request: Request) -> None:
     state = getattr(request.app.state, "serving", None)
     keys = state.settings.api_keys if state is not None else []
-    if not keys:
+    if not keys or key_matches(request.headers.get("authorization", ""), keys):
         return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    given = token.strip().encode()
-    if scheme.lower() == "bearer" and any(
-        secrets.compare_digest(given, key.get_secret_value().encode()) for key in keys
-    ):
-        return
-    raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
+    raise HTTPException(401, REFUSED, headers={"WWW-Authenticate": "Bearer"})
+
+
+class UploadKeyGate:
+    """Refuses a POST without the key before its body is read: FastAPI parses a multipart body
+    before it runs the route's dependencies, so :func:`require_api_key` alone would let a client
+    without a key make the server read and parse up to the request-size limit."""
+
+    def __init__(self, app: ASGIApp, keys: Sequence[SecretStr]) -> None:
+        self.app = app
+        self.keys = list(keys)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            header = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not key_matches(header.decode("latin-1"), self.keys):
+                body = json.dumps({"detail": REFUSED}).encode()
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b"Bearer"),
+                    (b"connection", b"close"),
+                ]
+                await send({"type": "http.response.start", "status": 401, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
