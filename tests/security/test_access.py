@@ -194,3 +194,29 @@ def test_cors_never_allows_credentials_or_foreign_origins(
         ):
             got = client.get("/public_models", headers={"Origin": origin})
             assert got.headers.get("access-control-allow-origin") in (None,), origin
+
+
+def test_uploads_without_the_key_are_refused_before_their_body_is_parsed(
+    keyed: TestClient,
+) -> None:
+    """1,001 parts would make Starlette's parser answer 400: a 401 shows the body was not parsed."""
+    files = [("files", (f"{i}.png", b"x", "image/png")) for i in range(1001)]
+    for headers in ({}, {"Authorization": "Bearer " + "y" * 32}):
+        response = keyed.post("/predict_bulk", files=files, headers=headers)
+        assert (
+            response.status_code == 401 and response.json()["detail"] == "missing or wrong API key"
+        )
+        assert response.headers["www-authenticate"] == "Bearer"
+    good = {"Authorization": f"Bearer {KEY}"}
+    assert keyed.post("/predict_bulk", files=files, headers=good).status_code == 400
+
+
+def test_a_refused_upload_is_readable_by_the_configured_ui(serve: AppFactory) -> None:
+    with serve(cors_origins=["https://ui.example"], api_keys=[KEY]) as client:
+        response = client.post(
+            "/predict",
+            files={"file": ("a.png", png(), "image/png")},
+            headers={"Origin": "https://ui.example"},
+        )
+        assert response.status_code == 401
+        assert response.headers["access-control-allow-origin"] == "https://ui.example"
