@@ -285,3 +285,27 @@ def test_locked_database_blocking_briefly_only_delays(serve: AppFactory, tmp_pat
         task_id = response.json()["task_uuid"]
         assert uuid.UUID(task_id).version == 4
         assert client.get(f"/from_task/{task_id}?wait=30").status_code == 200
+
+
+def test_full_disk_while_a_worker_writes_fails_that_task_only(
+    serve: AppFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC when a worker writes a heat-map array: the task fails with the reason on every item,
+    the worker lives on, and the next task runs once there is space again."""
+    from dermcad.tasks.execution import FolderImages
+
+    def no_space(self: FolderImages, index: int, cam: np.ndarray) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with serve(data_dir=tmp_path / "data") as client:
+        monkeypatch.setattr(FolderImages, "save_cam", no_space)
+        task_id = client.post("/predict", files={"file": ("a.png", png(), "image/png")}).json()
+        items = client.get(f"/from_task/{task_id['task_uuid']}?wait=30").json()
+        info = client.get(f"/tasks/{task_id['task_uuid']}").json()
+        assert info["status"] == "failed" and "No space left" in info["error"]
+        assert [item["error"] for item in items] == [info["error"]]
+        monkeypatch.undo()
+        again = client.post("/predict", files={"file": ("b.png", png(), "image/png")}).json()
+        done = client.get(f"/from_task/{again['task_uuid']}?wait=30").json()
+        assert done[0]["error"] is None
+        assert client.get("/readyz").json()["ready"] is True
