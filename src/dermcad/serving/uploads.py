@@ -16,7 +16,8 @@ from PIL import Image
 
 from dermcad.preprocess import ImageError, ImageTooLargeError, decode_image
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters, and the bidirectional overrides that make a label read as another name.
+_CONTROL = re.compile("[\x00-\x1f\x7f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
 
 
