@@ -271,6 +271,7 @@ def multipart(field: str, filename: bytes, data: bytes) -> tuple[bytes, dict[str
     ("given", "shown"),
     [
         ("naevus_ü_痣_😀.jpg".encode(), "naevus_ü_痣_😀.jpg"),
+        ("lesion_\u202egpj.exe".encode(), "lesion_gpj.exe"),  # right-to-left override
         (b"a\x00b\x00.jpg", "ab.jpg"),
         (b"tab\tbell\x07esc\x1b.jpg", "tabbellesc.jpg"),
         (b"..\\..\\windows\\system32\\evil.jpg", "evil.jpg"),
@@ -281,6 +282,7 @@ def multipart(field: str, filename: bytes, data: bytes) -> tuple[bytes, dict[str
     ],
     ids=[
         "unicode",
+        "bidi-override",
         "nul",
         "controls",
         "windows-traversal",
