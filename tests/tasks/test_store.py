@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from dermcad.serving.uploads import Upload
+from dermcad.tasks.execution import FolderImages
 from dermcad.tasks.store import TaskStore
 
 
@@ -116,6 +119,36 @@ def test_delete(store: TaskStore) -> None:
     assert store.delete(task_id) is True
     assert store.get(task_id) is None and not store.task_dir(task_id).exists()
     assert store.delete(task_id) is False
+
+
+@pytest.mark.parametrize("remove", ["delete", "expire"])
+def test_a_worker_writing_during_removal_leaves_no_orphan(
+    store: TaskStore, monkeypatch: pytest.MonkeyPatch, remove: str
+) -> None:
+    # A worker still running the task saves a heat map while the task is deleted (or expires):
+    # the write must fail, not land in (or recreate) the folder after the removal listed it.
+    task_id = store.create("m", _uploads(2), 1)
+    if remove == "expire":
+        store.finish(task_id, 0.0, [])
+    worker = FolderImages(store.task_dir(task_id))
+    real_rmtree = shutil.rmtree
+    outcomes: list[str] = []
+
+    def rmtree_while_the_worker_writes(path: Path, *args: object, **kwargs: object) -> None:
+        try:
+            worker.save_cam(1, np.zeros((2, 2), np.float32))
+            outcomes.append("written")
+        except FileNotFoundError:
+            outcomes.append("refused")
+        real_rmtree(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("dermcad.tasks.store.shutil.rmtree", rmtree_while_the_worker_writes)
+    if remove == "delete":
+        assert store.delete(task_id) is True
+    else:
+        assert store.expire(now=time.time() + 1) == 1
+    assert outcomes == ["refused"]
+    assert list(store.files.iterdir()) == []
 
 
 def test_write_ahead_log_is_on(store: TaskStore) -> None:

@@ -196,10 +196,25 @@ class TaskStore:
     def delete(self, task_id: str) -> bool:
         with self._tx() as db:
             deleted = db.execute("DELETE FROM tasks WHERE id = ?", (task_id,)).rowcount
-        shutil.rmtree(self.task_dir(task_id), ignore_errors=True)
+        self._remove_files(task_id)
         if deleted:
             self._scrub_log()
         return deleted > 0
+
+    def _remove_files(self, task_id: str) -> None:
+        """Remove a task's folder even while a worker is still writing heat maps into it.
+
+        The folder is first renamed out of the worker's way (atomic): a write that starts later
+        fails on the missing path instead of recreating an orphan file, and whatever a write had
+        already created goes with the renamed folder. Start-up recovery sweeps leftovers.
+        """
+        folder = self.task_dir(task_id)
+        doomed = self.files / f".deleted-{task_id}-{uuid.uuid4().hex[:8]}"
+        try:
+            folder.rename(doomed)
+        except OSError:
+            return  # never stored, or already removed
+        shutil.rmtree(doomed, ignore_errors=True)
 
     def _scrub_log(self) -> None:
         """Copy the log into the database and truncate it: the write-ahead log still holds the
@@ -235,7 +250,7 @@ class TaskStore:
             ids = [r[0] for r in db.execute("SELECT id FROM tasks WHERE expires <= ?", (moment,))]
             db.executemany("DELETE FROM tasks WHERE id = ?", [(i,) for i in ids])
         for task_id in ids:
-            shutil.rmtree(self.task_dir(task_id), ignore_errors=True)
+            self._remove_files(task_id)
         if ids:
             self._scrub_log()
         return len(ids)
