@@ -28,6 +28,7 @@ ingest_app = typer.Typer(
     no_args_is_help=True,
 )
 
+IMAGES = typer.Option(..., "--images", help="Folder holding the images (searched recursively).")
 OUT = typer.Option(..., "--out", "-o", help="Index CSV to write (its summary goes beside it).")
 CLASSES = typer.Option(
     8, "--classes", min=8, max=9, help="8 classes, or 9 to keep unknown/other diagnoses."
@@ -67,9 +68,7 @@ def _ingest(
 @reports_user_errors
 def ingest_ham10000(
     metadata: Path = typer.Option(..., "--metadata", help="HAM10000_metadata.csv"),
-    images: Path = typer.Option(
-        ..., "--images", help="Folder holding the images (searched recursively)."
-    ),
+    images: Path = IMAGES,
     out: Path = OUT,
     classes: int = CLASSES,
     strict: bool = STRICT,
@@ -90,9 +89,7 @@ def ingest_isic2019(
     ground_truth: Path = typer.Option(
         ..., "--ground-truth", help="ISIC_2019_Training_GroundTruth.csv"
     ),
-    images: Path = typer.Option(
-        ..., "--images", help="Folder holding the images (searched recursively)."
-    ),
+    images: Path = IMAGES,
     out: Path = OUT,
     metadata: Path | None = typer.Option(
         None, "--metadata", help="ISIC_2019_Training_Metadata.csv (lesion id, sex, age, site)."
@@ -123,9 +120,7 @@ def ingest_isic2018(
     ground_truth: Path = typer.Option(
         ..., "--ground-truth", help="ISIC2018_Task3_Training_GroundTruth.csv"
     ),
-    images: Path = typer.Option(
-        ..., "--images", help="Folder holding the images (searched recursively)."
-    ),
+    images: Path = IMAGES,
     out: Path = OUT,
     ham_metadata: Path | None = typer.Option(
         None, "--ham-metadata", help="HAM10000_metadata.csv, for lesion ids (optional)."
@@ -154,9 +149,7 @@ def ingest_isic2018(
 @reports_user_errors
 def ingest_isic2020(
     metadata: Path = typer.Option(..., "--metadata", help="The ISIC 2020 train.csv"),
-    images: Path = typer.Option(
-        ..., "--images", help="Folder holding the images (searched recursively)."
-    ),
+    images: Path = IMAGES,
     out: Path = OUT,
     classes: int = CLASSES,
     strict: bool = STRICT,
