@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from dermcad.errors import UserError
 from dermcad.preprocess import DEFAULT_MAX_PIXELS
 
 MiB = 1024 * 1024
@@ -142,6 +143,18 @@ class Settings(BaseSettings):
         if self.threads_per_worker:
             return self.threads_per_worker
         return max(1, (os.cpu_count() or 1) // self.workers)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment and ``overrides``; invalid ones are a :class:`UserError`
+    naming each ``DERMCAD_*`` variable and its problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"DERMCAD_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise UserError(f"invalid settings: {problems}") from exc
 
 
 def settings_help() -> str:

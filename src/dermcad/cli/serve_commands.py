@@ -178,22 +178,13 @@ def serve(
     host: str = typer.Option(None, "--host", help="address to listen on (DERMCAD_HOST)"),
     port: int = typer.Option(None, "--port", help="port (DERMCAD_PORT)"),
 ) -> None:
-    from pydantic import ValidationError
-
     from dermcad.api.app import create_app, exposed_models
-    from dermcad.api.settings import Settings
-    from dermcad.errors import UserError
+    from dermcad.api.settings import load_settings
 
     overrides: dict[str, Any] = {
         k: v for k, v in {"host": host, "port": port}.items() if v is not None
     }
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"DERMCAD_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise UserError(f"invalid settings: {problems}") from exc
+    settings = load_settings(**overrides)
     exposed = exposed_models(settings)  # fail here, in one line, not inside the server
     from dermcad.registry.runtime import check_integrity
 

@@ -45,20 +45,11 @@ def worker(
     and runs them through the same models and prediction code as the API's embedded queue.
     Start as many as needed, on any machines that see the same registry and Redis. SIGTERM
     finishes the running tasks first; a worker killed mid-task has its tasks delivered again."""
-    from pydantic import ValidationError
-
-    from dermcad.api.settings import Settings
-    from dermcad.errors import UserError
+    from dermcad.api.settings import load_settings
     from dermcad.tasks.distributed.launch import run_worker
 
     overrides: dict[str, Any] = {} if concurrency is None else {"workers": concurrency}
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"DERMCAD_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise UserError(f"invalid settings: {problems}") from exc
+    settings = load_settings(**overrides)
     run_worker(settings, pool.value, loglevel, hostname)
 
 
