@@ -84,7 +84,9 @@ def test_sigkill_mid_batch_then_restart_every_task_finishes(tiny: Tiny, tmp_path
         poster.join(60)
         rows = dict(task_rows(data_dir))
         assert set(accepted) <= set(rows)
-        assert rows[caught] == "running"
+        # The caught task was mid-batch an instant before the kill (it may just have finished).
+        assert rows[caught] in ("running", "done")
+        assert any(status in ("queued", "running") for status in rows.values())
         server.start()
         for task_id in rows:
             response = httpx.get(f"{server.url}/from_task/{task_id}?wait=60", timeout=90)
