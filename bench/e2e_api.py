@@ -113,7 +113,7 @@ class InProcess:
 
 
 def latency(
-    base: str, files: list[tuple[str, bytes]], clients: int, per_client: int
+    base: str, files: list[tuple[str, bytes]], clients: int, per_client: int, tta: int
 ) -> list[float]:
     out: list[float] = []
     lock = threading.Lock()
@@ -123,7 +123,9 @@ def latency(
             for j in range(per_client):
                 name, data = files[(k * per_client + j) % len(files)]
                 start = time.perf_counter()
-                task = client.post("/predict", files={"file": (name, data, "image/jpeg")})
+                task = client.post(
+                    "/predict", files={"file": (name, data, "image/jpeg")}, params={"tta": tta}
+                )
                 answer = client.get(f"/from_task/{task.raise_for_status().json()['task_uuid']}")
                 answer.raise_for_status()
                 with lock:
@@ -206,7 +208,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         one = [inproc.run(files[i : i + 1]) for i in range(min(20, len(files)))]
         lat = {}
         for clients, per in ((1, 20), (4, 8), (16, 4)):
-            vals = latency(base, files, clients, per)
+            vals = latency(base, files, clients, per, args.tta)
             lat[clients] = {
                 "n": len(vals),
                 "p50_ms": pct(vals, 50),
