@@ -6,7 +6,7 @@ import numpy as np
 
 from dermcad.inference import predict_proba
 from dermcad.registry.store import open_package
-from dermcad.serving.results import csv_columns, flatten_item, result_item
+from dermcad.serving.results import csv_columns, flatten_item, result_item, spreadsheet_safe
 from dermcad.serving.runner import ModelRunner
 from dermcad.taxonomy import CLASSES, TARGET_INDEX
 from serving.tiny import Tiny, torch_probabilities
@@ -83,3 +83,15 @@ def test_result_item_and_its_csv_row_agree(tiny: Tiny) -> None:
     assert failed["probabilities"] is None and failed["prediction"] is None
     assert failed["heatmap_url"] is None
     assert flatten_item(failed, list(CLASSES))["error"] == "corrupt"
+
+
+def test_csv_text_cannot_run_as_a_spreadsheet_formula() -> None:
+    assert spreadsheet_safe("=cmd|' /C calc'!A0.jpg") == "'=cmd|' /C calc'!A0.jpg"
+    assert [spreadsheet_safe(t) for t in ("+1.jpg", "-x", "@sum", "\tx")] == [
+        "'+1.jpg",
+        "'-x",
+        "'@sum",
+        "'\tx",
+    ]
+    assert spreadsheet_safe("ISIC_0000001.jpg") == "ISIC_0000001.jpg"
+    assert spreadsheet_safe("") == ""

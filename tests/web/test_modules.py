@@ -76,6 +76,14 @@ def test_csv_quotes_names_and_keeps_class_order(page: Any) -> None:
     assert list(rows[1])[-3:] == ["p_melanoma", "p_nevus", "error"]
 
 
+def test_csv_neutralises_spreadsheet_formulas_in_text_only(page: Any) -> None:
+    items = [{"name": '=HYPERLINK("x").jpg', "result": None, "error": "@bad"}]
+    text = run(page, "csv", "return m.resultsCsv(arg, ['melanoma']);", items)
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert row["name"] == '\'=HYPERLINK("x").jpg'
+    assert row["error"] == "'@bad"
+
+
 def test_sort_by_probability_puts_unanalysed_last(page: Any) -> None:
     items = [
         {"name": "b", "result": {"melanoma_probability": 0.2}},

@@ -63,6 +63,12 @@ def result_item(
     return item
 
 
+def spreadsheet_safe(text: str) -> str:
+    """Text that a spreadsheet will not run as a formula (a leading ``= + - @``, tab or CR
+    gets a quote), for the CSV files users open in Excel or LibreOffice."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def csv_columns(classes: list[str]) -> list[str]:
     return [
         "name",
@@ -85,7 +91,7 @@ def flatten_item(item: dict[str, Any], classes: list[str]) -> dict[str, Any]:
     decision = item.get("prediction") or {}
     probs = item.get("probabilities") or {}
     row = {
-        "name": item["name"],
+        "name": spreadsheet_safe(item["name"]),
         "model_id": item["model_id"],
         "prediction": decision.get("prediction", ""),
         "label": decision.get("label", ""),
@@ -95,7 +101,7 @@ def flatten_item(item: dict[str, Any], classes: list[str]) -> dict[str, Any]:
         "tta": item["tta"],
         "width": item.get("width"),
         "height": item.get("height"),
-        "error": item.get("error") or "",
+        "error": spreadsheet_safe(item.get("error") or ""),
     }
     for cls in classes:
         row[f"p_{cls}"] = probs.get(cls, "")
