@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from dermcad.errors import UserError
 from dermcad.registry.manifest import CLASSIFIER_NAME
+from dermcad.registry.openvino_session import is_openvino, open_openvino
 from dermcad.registry.store import Package, sha256_file
-
-if TYPE_CHECKING:
-    import onnxruntime
 
 
 @dataclass(frozen=True)
@@ -47,9 +45,12 @@ def check_integrity(package: Package) -> None:
             raise UserError(f"{path}: sha256 does not match the manifest")
 
 
-def make_session(
-    onnx_path: Path, options: RuntimeOptions = RuntimeOptions()
-) -> onnxruntime.InferenceSession:
+def make_session(onnx_path: Path, options: RuntimeOptions = RuntimeOptions()) -> Any:
+    """An ``onnxruntime.InferenceSession``, or the opt-in OpenVINO session when the first
+    provider is ``OpenVINO`` (see :mod:`dermcad.registry.openvino_session`)."""
+    if options.providers and is_openvino(options.providers[0]):
+        threads = max(1, options.intra_op_threads)
+        return open_openvino(onnx_path, options.providers[0], threads)
     import onnxruntime as ort
 
     so = ort.SessionOptions()
