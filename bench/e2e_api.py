@@ -84,14 +84,18 @@ def bulk(base: str, files: list[tuple[str, bytes]], params: dict[str, Any]) -> f
 class InProcess:
     """decode_image (draft) + to_array + ModelRunner.predict: the API's work without the API."""
 
-    def __init__(self, model_id: str, threads: int, batch_size: int, tta: int) -> None:
+    def __init__(
+        self, model_id: str, threads: int, batch_size: int, tta: int, providers: str
+    ) -> None:
         from dermcad.registry.runtime import RuntimeOptions
         from dermcad.registry.store import open_package
         from dermcad.serving.runner import ModelRunner
 
         package = open_package(ROOT / "models", model_id)
         self.runner = ModelRunner.open(
-            package, RuntimeOptions(intra_op_threads=threads), batch_size
+            package,
+            RuntimeOptions(intra_op_threads=threads, providers=tuple(providers.split(","))),
+            batch_size,
         )
         self.tta = tta
 
@@ -161,6 +165,7 @@ def start_servers(args: argparse.Namespace, tmp: Path) -> tuple[Any, Any, str, s
         "DERMCAD_THREADS_PER_WORKER": str(args.threads),
         "DERMCAD_BATCH_SIZE": str(args.batch_size),
         "DERMCAD_DEFAULT_MODEL": args.model,
+        "DERMCAD_ONNX_PROVIDERS": args.providers,
     }
     exe = Path(sys.executable).parent / "dermcad"
     log = (tmp / "serve.log").open("wb")
@@ -198,7 +203,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         wait_ready(base + "/readyz", server)
         wait_ready(tbase + "/healthz", thesis)
         params = {"model_id": args.model, "tta": args.tta}
-        inproc = InProcess(args.model, args.threads, args.batch_size, args.tta)
+        inproc = InProcess(args.model, args.threads, args.batch_size, args.tta, args.providers)
         bulk(base, files[:8], params), inproc.run(files[:8]), bulk(tbase, files[:2], {})  # warm
         times: dict[str, list[float]] = {"api": [], "in_process": [], "thesis": []}
         for _ in range(args.rounds):  # interleaved
@@ -253,6 +258,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rss-images", type=int, default=1000)
+    parser.add_argument(
+        "--providers", default="CPUExecutionProvider", help="DERMCAD_ONNX_PROVIDERS (OpenVINO...)"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
