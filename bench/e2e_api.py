@@ -165,6 +165,7 @@ def start_servers(args: argparse.Namespace, tmp: Path) -> tuple[Any, Any, str, s
         "DERMCAD_THREADS_PER_WORKER": str(args.threads),
         "DERMCAD_BATCH_SIZE": str(args.batch_size),
         "DERMCAD_DEFAULT_MODEL": args.model,
+        "DERMCAD_MODELS": args.model,
         "DERMCAD_ONNX_PROVIDERS": args.providers,
     }
     exe = Path(sys.executable).parent / "dermcad"
@@ -233,6 +234,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     ips = {k: [len(files) / t for t in v] for k, v in times.items()}
     return {
         "threads": args.threads,
+        "providers": args.providers,
         "model": args.model,
         "tta": args.tta,
         "images": len(files),
@@ -266,7 +268,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         r = run(args, Path(tmp))
     print(
-        f"model {r['model']} tta={r['tta']} threads={r['threads']} {r['images']} JPEGs "
+        f"model {r['model']} ({r['providers']}) tta={r['tta']} threads={r['threads']} "
+        f"{r['images']} JPEGs "
         f"(mean {r['mean_megapixels']:.2f} MP), rounds interleaved: API, in-process, thesis"
     )
     print(f"{'pipeline':12} {'img/s per round':30} {'median':>7}")
