@@ -2,13 +2,14 @@
 #   make serve   install the serving stack (no torch) and serve the shipped model: API + web UI
 #   make test    install everything (training stack, test tools, Chromium) and run lint, types, tests
 VENV ?= .venv
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# HOST and PORT, when given (make serve PORT=9000), override DERMCAD_HOST / DERMCAD_PORT.
+HOST ?=
+PORT ?=
 
 .PHONY: serve test lint install install-all system-deps
 
 serve: install
-	$(VENV)/bin/dermcad serve --host $(HOST) --port $(PORT)
+	$(VENV)/bin/dermcad serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 test: system-deps install-all
 	VENV=$(VENV) scripts/check.sh
