@@ -45,9 +45,12 @@ def test_unfinished_task_answers_202_after_the_wait(
     waited = client.get(f"/from_task/{task_id}", params={"wait": 0.5})
     assert waited.status_code == 202 and time.monotonic() - started >= 0.45
     assert client.get(f"/tasks/{task_id}").json()["status"] in ("queued", "running")
+    early = client.get(f"/tasks/{task_id}/heatmaps/0.png")
+    assert early.status_code == 409 and "not finished" in early.json()["detail"]
     release.set()
     done = client.get(f"/from_task/{task_id}", params={"wait": 30})
     assert done.status_code == 200 and len(done.json()) == 1
+    assert client.get(f"/tasks/{task_id}/heatmaps/0.png").status_code == 200
 
 
 def test_from_task_waits_at_most_the_configured_limit(

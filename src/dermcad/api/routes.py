@@ -112,11 +112,19 @@ def delete_task(state: StateDep, task_id: str) -> Response:
 @extras.get(
     "/tasks/{task_id}/heatmaps/{index}.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}},
+    responses={
+        200: {"content": {"image/png": {}}},
+        409: {"model": ErrorBody, "description": "the task is not finished yet"},
+    },
 )
 def heatmap(state: StateDep, task_id: str, index: int) -> Response:
     """The class-activation map of image ``index`` (upload order) over the image, as PNG."""
-    service.get_task(state, task_id)
+    record = service.get_task(state, task_id)
+    if not record.finished:
+        return JSONResponse(
+            {"detail": f"task {task_id} is not finished yet; its heat maps come with its results"},
+            status_code=409,
+        )
     png = state.backend.heatmap_png(task_id, index)
     if png is None:
         return JSONResponse(
