@@ -22,6 +22,7 @@ from dermcad.api.routes import extras, probes, thesis
 from dermcad.api.security import UploadKeyGate
 from dermcad.api.settings import SHIPPED_MODEL_ID, Settings
 from dermcad.api.state import ServingState
+from dermcad.errors import describe_errors
 from dermcad.preprocess import ImageError
 from dermcad.registry.exposure import (
     ExposedModel,
@@ -88,11 +89,9 @@ def static_dir() -> Path | None:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    reasons = "; ".join(
-        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}"
-        for err in exc.errors()
+    return JSONResponse(
+        {"detail": describe_errors(exc.errors()) or "invalid request"}, status_code=422
     )
-    return JSONResponse({"detail": reasons or "invalid request"}, status_code=422)
 
 
 async def _backend_error(request: Request, exc: Exception) -> JSONResponse:

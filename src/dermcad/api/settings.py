@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from dermcad.errors import UserError
+from dermcad.errors import UserError, describe_errors
 from dermcad.preprocess import DEFAULT_MAX_PIXELS
 
 MiB = 1024 * 1024
@@ -151,9 +151,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"DERMCAD_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
+        problems = describe_errors(exc.errors(), env_prefix="DERMCAD_")
         raise UserError(f"invalid settings: {problems}") from exc
 
 

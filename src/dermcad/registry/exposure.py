@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dermcad.errors import UserError
+from dermcad.errors import UserError, describe_errors
 from dermcad.registry.manifest import MODEL_ID_PATTERN
 from dermcad.registry.store import Package, list_ids, open_package
 
@@ -70,9 +70,7 @@ def _validate(data: object, source: str) -> ModelsFile:
     try:
         return ModelsFile.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = describe_errors(exc.errors())
         raise UserError(f"{source}: invalid models configuration: {problems}") from exc
 
 

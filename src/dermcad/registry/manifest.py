@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dermcad.errors import UserError
+from dermcad.errors import UserError, describe_errors
 from dermcad.inference import TTA_CHOICES
 from dermcad.preprocess import PreprocessSpec
 from dermcad.taxonomy import TARGET_CLASS
@@ -178,10 +178,7 @@ def parse_manifest(data: dict[str, Any], source: str) -> Manifest:
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = describe_errors(exc.errors())
         raise UserError(f"{source}: invalid model manifest: {problems}") from exc
 
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from dermcad.errors import UserError
+from dermcad.errors import UserError, describe_errors
 from dermcad.models.config import ModelConfig
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
@@ -115,10 +115,7 @@ def recipe_from_mapping(data: dict[str, Any], source: str) -> Recipe:
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = describe_errors(exc.errors())
         raise UserError(f"{source}: invalid recipe: {problems}") from exc
 
 
