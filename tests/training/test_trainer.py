@@ -117,3 +117,45 @@ def test_options_train_together(
     assert info["model"]["metadata_features"] == ["age", "sex", "site"]
     assert model.classifier_weights() is None
     assert any((tmp_path / "cache").rglob("*.npy"))
+
+
+def _checkpoint(path: Path) -> dict[str, object]:
+    return dict(torch.load(path, map_location="cpu", weights_only=True))
+
+
+@pytest.mark.slow
+def test_weight_average_is_validated_saved_and_resumed(
+    tmp_path: Path, synthetic_index: Path, synthetic_split: Path
+) -> None:
+    """With ``ema_decay`` the average (not the last step's weights) is kept as best.pt;
+    ``--resume`` restores it with its step count; resuming a plain run with it is refused."""
+    run = tmp_path / "run"
+    quiet = {"progress": False, "log": lambda _: None}
+    trainer.train(
+        _recipe(synthetic_index, synthetic_split, "epochs=1", "ema_decay=0.9"), run, **quiet
+    )
+    last = _checkpoint(run / "last.pt")
+    ema: dict[str, torch.Tensor] = last["ema"]["weights"]  # type: ignore[index]
+    raw: dict[str, torch.Tensor] = last["model"]  # type: ignore[assignment]
+    assert int(last["ema"]["steps"]) == 2  # type: ignore[index]  # 2 batches
+    best: dict[str, torch.Tensor] = _checkpoint(run / "best.pt")["model"]  # type: ignore[assignment]
+    assert set(best) == set(ema) == set(raw)
+    assert all(torch.equal(best[k], ema[k]) for k in ema)  # epoch 1 is always the best so far
+    floats = [k for k in raw if raw[k].is_floating_point() and "weight" in k]
+    assert any(not torch.equal(ema[k], raw[k]) for k in floats)  # the average lags the weights
+    trainer.train(
+        _recipe(synthetic_index, synthetic_split, "epochs=2", "ema_decay=0.9"),
+        run,
+        resume=True,
+        **quiet,
+    )
+    assert int(_checkpoint(run / "last.pt")["ema"]["steps"]) == 4  # type: ignore[index]
+    plain = tmp_path / "plain"
+    trainer.train(_recipe(synthetic_index, synthetic_split, "epochs=1"), plain, **quiet)
+    with pytest.raises(UserError, match="no weight average"):
+        trainer.train(
+            _recipe(synthetic_index, synthetic_split, "epochs=2", "ema_decay=0.9"),
+            plain,
+            resume=True,
+            **quiet,
+        )

@@ -13,8 +13,10 @@ import torch
 from torch import nn
 
 from dermcad import __version__
+from dermcad.errors import UserError
 from dermcad.models.run import RUN_FORMAT, atomic_torch_save, atomic_write_json, read_run_info
 from dermcad.training.data import class_counts
+from dermcad.training.ema import WeightAverage
 from dermcad.training.history import plot_curves, read_history, write_history
 from dermcad.training.loop import Precision
 from dermcad.training.optim import Schedule
@@ -82,11 +84,14 @@ def save_epoch(
     progress: Progress,
     info: dict[str, Any],
     improved: bool,
+    ema: WeightAverage | None = None,
 ) -> None:
-    """After an epoch: ``best.pt`` (if improved), ``last.pt``, history, curves, ``run.json``."""
+    """After an epoch: ``best.pt`` (if improved; the weight average when there is one),
+    ``last.pt``, history, curves, ``run.json``."""
     weights = model.state_dict()
     if improved:
-        atomic_torch_save(run_dir / "best.pt", {"model": weights, "epoch": progress.epoch})
+        best = weights if ema is None else ema.module.state_dict()
+        atomic_torch_save(run_dir / "best.pt", {"model": best, "epoch": progress.epoch})
         info["best_epoch"] = progress.epoch
         info["best_val_melanoma_auc"] = progress.best_auc
     scaler = precision.scaler.state_dict() if precision.scaler is not None else {}
@@ -101,6 +106,7 @@ def save_epoch(
             "best_auc": progress.best_auc,
             "best_epoch": progress.best_epoch,
             "since_best": progress.since_best,
+            "ema": {} if ema is None else ema.state_dict(),
             # Only tensors: last.pt must load with weights_only=True.
             "rng": {"torch": torch.get_rng_state()},
         },
@@ -116,14 +122,20 @@ def restore(
     optimizer: torch.optim.Optimizer,
     schedule: Schedule,
     precision: Precision,
+    ema: WeightAverage | None = None,
 ) -> tuple[Progress, dict[str, Any]]:
-    """Load ``last.pt`` into the model, optimizer, schedule and scaler; the progress and info."""
+    """Load ``last.pt`` into the model, optimizer, schedule, scaler and weight average; the
+    progress and info."""
     checkpoint = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     schedule.load_state_dict(checkpoint["scheduler"])
     if precision.scaler is not None and checkpoint["scaler"]:
         precision.scaler.load_state_dict(checkpoint["scaler"])
+    if ema is not None:
+        if not checkpoint.get("ema"):
+            raise UserError(f"{run_dir / 'last.pt'}: no weight average to resume (ema_decay)")
+        ema.load_state_dict(checkpoint["ema"])
     torch.set_rng_state(checkpoint["rng"]["torch"])
     epoch = int(checkpoint["epoch"])
     progress = Progress(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,8 +92,10 @@ def train_epoch(
     schedule: Schedule,
     loss_fn: nn.Module,
     settings: EpochSettings,
+    after_step: Callable[[], None] | None = None,
 ) -> float:
-    """Train for one epoch; the mean training loss."""
+    """Train for one epoch; the mean training loss. ``after_step`` runs after every optimizer
+    step (the weight average's update)."""
     model.train()
     total, count = 0.0, 0
     scaler = settings.precision.scaler
@@ -116,6 +118,8 @@ def train_epoch(
         else:
             optimizer.step()
         schedule.after_batch()
+        if after_step is not None:
+            after_step()
         total += float(loss.detach()) * len(labels)
         count += len(labels)
     return total / count if count else math.nan

@@ -82,6 +82,13 @@ class Recipe(_Section):
     seed: int = 42
     channels_last: bool = False
     max_batches_per_epoch: int | None = Field(default=None, ge=1, description="for smoke tests")
+    ema_decay: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="keep an exponential moving average of the weights (updated every step, "
+        "with warm-up); it is what is validated, saved as best.pt and exported",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Recipe:

@@ -15,6 +15,7 @@ from dermcad.models import build_model, preprocess_spec_for
 from dermcad.models.run import atomic_write_bytes, atomic_write_json
 from dermcad.training.checkpoint import Progress, restore, run_info
 from dermcad.training.data import class_weights
+from dermcad.training.ema import WeightAverage
 from dermcad.training.loop import EpochSettings, Precision
 from dermcad.training.optim import Schedule, build_optimizer, build_schedule
 from dermcad.training.recipe import Recipe, recipe_to_yaml
@@ -46,6 +47,7 @@ class Session:
     settings: EpochSettings
     info: dict[str, Any]
     progress: Progress
+    ema: WeightAverage | None = None
 
     @property
     def plain_model(self) -> nn.Module:
@@ -105,8 +107,9 @@ def open_session(
     precision = Precision.choose(recipe.amp, torch_device)
     loss_fn, eval_loss = _losses(recipe, train_table.labels, torch_device)
     info, state = run_info(recipe, frames, spec.to_dict()), Progress()
+    ema = None if recipe.ema_decay is None else WeightAverage(model, recipe.ema_decay)
     if resume:
-        state, info = restore(run_dir, model, optimizer, schedule, precision)
+        state, info = restore(run_dir, model, optimizer, schedule, precision, ema)
     elif dist.is_main:
         atomic_write_bytes(run_dir / "recipe.yaml", recipe_to_yaml(recipe).encode())
         atomic_write_json(run_dir / "run.json", info)
@@ -137,4 +140,5 @@ def open_session(
         settings,
         info,
         state,
+        ema,
     )

@@ -49,6 +49,7 @@ def _run_epoch(session: Session, epoch: int) -> dict[str, Any]:
     tic = time.perf_counter()
     lr = session.optimizer.param_groups[0]["lr"]
     session.settings.description = f"epoch {epoch}/{session.recipe.epochs}"
+    ema = session.ema
     train_loss = train_epoch(
         session.model,
         session.train_loader,
@@ -56,11 +57,14 @@ def _run_epoch(session: Session, epoch: int) -> dict[str, Any]:
         session.schedule,
         session.loss_fn,
         session.settings,
+        after_step=None if ema is None else lambda: ema.update(session.plain_model),
     )
     session.schedule.after_epoch()
     # Every rank validates on the whole validation split: identical decisions, no gather.
+    # With a weight average, the average is what is validated (and kept as best.pt).
+    judged = session.model if ema is None else ema.module
     val_loss, logits, labels = predict_logits(
-        session.model, session.val_loader, session.eval_loss, session.settings
+        judged, session.val_loader, session.eval_loss, session.settings
     )
     auc, acc = _validation_scores(session.recipe.model.classes, logits, labels)
     return {
@@ -125,6 +129,7 @@ def train(
                 state,
                 session.info,
                 improved,
+                session.ema,
             )
             log(_epoch_line(row, recipe.epochs, improved))
         if recipe.patience is not None and state.since_best >= recipe.patience:
