@@ -12,6 +12,7 @@ import yaml
 from dermcad.errors import UserError
 from dermcad.export.package import ExportInputs, ExportReport, write_package
 from dermcad.preprocess import PreprocessSpec
+from dermcad.registry.manifest import Runtime
 from dermcad.registry.store import publish
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -20,6 +21,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 @dataclass(frozen=True)
 class ExportOptions:
     int8: bool = False
+    int8_runtime: Runtime = "onnxruntime"  # the quantizer: ONNX Runtime QDQ, or NNCF for OpenVINO
     replace: bool = False
     images: Path | None = None  # parity (and calibration) images when the run's index is gone
     parity_images: int = 16
@@ -154,13 +156,18 @@ def export_run(
     from dermcad.registry.store import check_model_id
 
     check_model_id(model_id)
+    runtime: Runtime = options.int8_runtime if options.int8 else "onnxruntime"
+    if runtime == "openvino":  # fail before the (slow) export when nncf or openvino is missing
+        from dermcad.export.quantize import require_nncf
+
+        require_nncf()
     if (registry / model_id).exists() and not options.replace:
         raise UserError(f"model {model_id!r} already exists in {registry}; pass --replace")
     inputs = inputs_from_run(run_dir, options)
     reports: list[ExportReport] = []
 
     def write(folder: Path) -> None:
-        reports.append(write_package(inputs, model_id, folder, int8=options.int8))
+        reports.append(write_package(inputs, model_id, folder, int8=options.int8, runtime=runtime))
 
     publish(registry, model_id, write, replace=options.replace)
     return reports[0]

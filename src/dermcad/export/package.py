@@ -23,6 +23,7 @@ from dermcad.registry.manifest import (
     Parity,
     PreprocessInfo,
     Quantization,
+    Runtime,
     parse_manifest,
 )
 from dermcad.registry.runtime import make_session
@@ -73,8 +74,8 @@ def load_batch(paths: Sequence[Path], spec: PreprocessSpec) -> np.ndarray:
     return np.stack([preprocess(path, spec) for path in paths])
 
 
-def _session_logits(onnx_path: Path) -> Any:
-    session = make_session(onnx_path)
+def _session_logits(onnx_path: Path, runtime: Runtime = "onnxruntime") -> Any:
+    session = make_session(onnx_path, runtime=runtime)
 
     def logits(batch: np.ndarray) -> np.ndarray:
         parts = [
@@ -117,15 +118,19 @@ def _melanoma_scores(logits_fn: Any, paths: Sequence[Path], spec: PreprocessSpec
     return np.concatenate(scores)
 
 
-def _quantize(inputs: ExportInputs, fp32: Path, int8: Path) -> Quantization:
-    from dermcad.export.quantize import melanoma_auc, quantize_int8
+ORT_METHOD = "onnxruntime static QDQ, int8 per-channel weights, percentile (99.999) calibration"
+
+
+def _quantize(inputs: ExportInputs, fp32: Path, int8: Path, runtime: Runtime) -> Quantization:
+    """Quantize ``fp32`` into ``int8`` for ``runtime``; the AUC check runs int8 on that runtime."""
+    from dermcad.export.quantize import NNCF_METHOD, melanoma_auc, quantize_int8, quantize_nncf
 
     paths = inputs.calib_images
     # One image per calibration batch: ONNX Runtime's percentile calibrator stacks batch outputs.
     batches = [load_batch([path], inputs.spec) for path in paths]
-    quantize_int8(fp32, int8, batches)
+    (quantize_nncf if runtime == "openvino" else quantize_int8)(fp32, int8, batches)
     result = Quantization(
-        method="onnxruntime static QDQ, int8 per-channel weights, percentile (99.999) calibration",
+        method=NNCF_METHOD if runtime == "openvino" else ORT_METHOD,
         calibration_images=len(paths),
         eval_split=inputs.eval_split,
         eval_images=len(inputs.eval_images),
@@ -137,7 +142,7 @@ def _quantize(inputs: ExportInputs, fp32: Path, int8: Path) -> Quantization:
             _melanoma_scores(_session_logits(fp32), eval_paths, inputs.spec), positives
         )
         after = melanoma_auc(
-            _melanoma_scores(_session_logits(int8), eval_paths, inputs.spec), positives
+            _melanoma_scores(_session_logits(int8, runtime), eval_paths, inputs.spec), positives
         )
         result.fp32_melanoma_auc, result.int8_melanoma_auc = before, after
         if before is not None and after is not None:
@@ -145,8 +150,20 @@ def _quantize(inputs: ExportInputs, fp32: Path, int8: Path) -> Quantization:
     return result
 
 
-def write_package(inputs: ExportInputs, model_id: str, folder: Path, *, int8: bool) -> ExportReport:
-    """Fill ``folder`` with ``model.onnx``, ``model.json`` (and ``classifier.npz`` for CAMs)."""
+def write_package(
+    inputs: ExportInputs,
+    model_id: str,
+    folder: Path,
+    *,
+    int8: bool,
+    runtime: Runtime = "onnxruntime",
+) -> ExportReport:
+    """Fill ``folder`` with ``model.onnx``, ``model.json`` (and ``classifier.npz`` for CAMs).
+
+    With ``int8``, ``runtime`` picks the quantizer: ONNX Runtime's static QDQ (``onnxruntime``)
+    or NNCF post-training quantization, served by OpenVINO (``openvino``, in the manifest)."""
+    if runtime != "onnxruntime" and not int8:
+        raise UserError(f"runtime {runtime!r} is for int8 packages only")
     from dermcad.export.onnx_export import classifier_arrays, export_onnx, torch_logits
 
     classifier = classifier_arrays(inputs.model)
@@ -160,9 +177,9 @@ def write_package(inputs: ExportInputs, model_id: str, folder: Path, *, int8: bo
         raise UserError(f"ONNX parity check failed on seeded inputs: {seeded_diff:.2e}")
     quantization = None
     if int8:
-        quantization = _quantize(inputs, fp32, folder / ONNX_NAME)
+        quantization = _quantize(inputs, fp32, folder / ONNX_NAME, runtime)
         fp32.unlink()
-        reference = _session_logits(folder / ONNX_NAME)(seeded)
+        reference = _session_logits(folder / ONNX_NAME, runtime)(seeded)
     classifier_sha = None
     if classifier is not None:
         with (folder / CLASSIFIER_NAME).open("wb") as handle:
@@ -171,7 +188,7 @@ def write_package(inputs: ExportInputs, model_id: str, folder: Path, *, int8: bo
     parity = Parity(
         seed=PARITY_SEED,
         n=PARITY_SEEDED_INPUTS,
-        reference="onnxruntime" if int8 else "torch",
+        reference=runtime if int8 else "torch",
         logits=reference.astype(float).tolist(),
         max_prob_diff=max(diff, seeded_diff),
         tolerance=PARITY_TOLERANCE,
@@ -179,6 +196,8 @@ def write_package(inputs: ExportInputs, model_id: str, folder: Path, *, int8: bo
     )
     data = _manifest_data(inputs, model_id, folder / ONNX_NAME, outputs, int8)
     data |= {
+        "runtime": runtime,
+        "versions": {**data["versions"], **_runtime_versions(runtime)},
         "classifier_sha256": classifier_sha,
         "quantization": quantization.model_dump() if quantization else None,
         "parity": parity.model_dump(),
@@ -214,6 +233,15 @@ def _manifest_data(
         "license": inputs.license,
         "card": inputs.card,
     }
+
+
+def _runtime_versions(runtime: Runtime) -> dict[str, str]:
+    if runtime != "openvino":
+        return {}
+    import nncf  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    import openvino  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    return {"nncf": str(nncf.__version__), "openvino": str(openvino.__version__)}
 
 
 def _versions() -> dict[str, str]:

@@ -23,6 +23,7 @@ MANIFEST_NAME = "model.json"
 ONNX_NAME = "model.onnx"
 CLASSIFIER_NAME = "classifier.npz"
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+Runtime = Literal["onnxruntime", "openvino"]
 
 
 class PreprocessInfo(BaseModel):
@@ -80,7 +81,7 @@ class Parity(BaseModel):
 
     seed: int
     n: int = Field(ge=1)
-    reference: Literal["torch", "onnxruntime"]
+    reference: Literal["torch", "onnxruntime", "openvino"]
     logits: list[list[float]]
     max_prob_diff: float
     tolerance: float = Field(gt=0)
@@ -127,6 +128,9 @@ class Manifest(BaseModel):
     classifier_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     outputs: list[str] = ["logits"]
     precision: Literal["fp32", "int8"] = "fp32"
+    # The runtime that must run model.onnx: "openvino" for NNCF-quantized int8 packages, which
+    # ONNX Runtime runs without a speed-up (docs/performance.md); absent in older manifests.
+    runtime: Runtime = "onnxruntime"
     quantization: Quantization | None = None
     parity: Parity | None = None
     created: str

@@ -1,5 +1,8 @@
-"""Load a model package into an ONNX Runtime session, after checking its sha256.
+"""Load a model package into an ONNX Runtime (or OpenVINO) session, after checking its sha256.
 
+The manifest's ``runtime`` decides which: ``onnxruntime`` packages run on the providers of
+``RuntimeOptions`` (``DERMCAD_ONNX_PROVIDERS``, ONNX Runtime by default, OpenVINO opt-in);
+``openvino`` packages (NNCF-quantized int8) always run on OpenVINO, whatever the providers say.
 One place decides the ONNX Runtime settings: intra-op threads (a fixed number, so several workers
 do not oversubscribe the CPU), no inter-op parallelism, and no spinning threads (an idle API must
 not burn a core polling for work).
@@ -14,8 +17,13 @@ from typing import Any
 import numpy as np
 
 from dermcad.errors import UserError
-from dermcad.registry.manifest import CLASSIFIER_NAME
-from dermcad.registry.openvino_session import is_openvino, open_openvino
+from dermcad.registry.manifest import CLASSIFIER_NAME, Runtime
+from dermcad.registry.openvino_session import (
+    PACKAGE_PROVIDER,
+    is_openvino,
+    open_openvino,
+    require_openvino,
+)
 from dermcad.registry.store import Package, sha256_file
 
 
@@ -29,6 +37,14 @@ class RuntimeOptions:
 
 
 def check_integrity(package: Package) -> None:
+    """Raise :class:`UserError` unless the files' sha256 match the manifest and the runtime the
+    manifest names is installed (so that ``dermcad serve`` refuses such a model in one line)."""
+    check_files(package)
+    if package.manifest.runtime == "openvino":
+        require_openvino(f"model {package.id!r} (runtime: openvino)")
+
+
+def check_files(package: Package) -> None:
     """Raise :class:`UserError` unless the files' sha256 match the manifest."""
     actual = sha256_file(package.onnx_path)
     if actual != package.manifest.sha256:
@@ -45,11 +61,16 @@ def check_integrity(package: Package) -> None:
             raise UserError(f"{path}: sha256 does not match the manifest")
 
 
-def make_session(onnx_path: Path, options: RuntimeOptions = RuntimeOptions()) -> Any:
-    """An ``onnxruntime.InferenceSession``, or the opt-in OpenVINO session when the first
-    provider is ``OpenVINO`` (see :mod:`dermcad.registry.openvino_session`)."""
+def make_session(
+    onnx_path: Path, options: RuntimeOptions = RuntimeOptions(), runtime: Runtime = "onnxruntime"
+) -> Any:
+    """An ``onnxruntime.InferenceSession``, or an OpenVINO session (see
+    :mod:`dermcad.registry.openvino_session`) when ``runtime`` is ``openvino`` or the first
+    provider is ``OpenVINO``."""
+    threads = max(1, options.intra_op_threads)
+    if runtime == "openvino":
+        return open_openvino(onnx_path, PACKAGE_PROVIDER, threads)
     if options.providers and is_openvino(options.providers[0]):
-        threads = max(1, options.intra_op_threads)
         return open_openvino(onnx_path, options.providers[0], threads)
     import onnxruntime as ort
 
@@ -94,7 +115,7 @@ class LoadedPackage:
 def load_package(package: Package, options: RuntimeOptions = RuntimeOptions()) -> LoadedPackage:
     """Check the sha256, then open the session. Never runs an unverified file."""
     check_integrity(package)
-    session = make_session(package.onnx_path, options)
+    session = make_session(package.onnx_path, options, package.manifest.runtime)
     names = {output.name for output in session.get_outputs()}
     missing = set(package.manifest.outputs) - names
     if missing:

@@ -14,7 +14,7 @@ import numpy as np
 
 from dermcad.errors import UserError
 from dermcad.inference import softmax
-from dermcad.registry.runtime import RuntimeOptions, check_integrity
+from dermcad.registry.runtime import RuntimeOptions, check_files
 from dermcad.registry.store import open_package
 
 
@@ -56,7 +56,7 @@ def verify_package(
         return report
     report.add("schema", True, "model.json is a valid manifest")
     try:
-        check_integrity(package)
+        check_files(package)  # a missing runtime shows under "parity", where the model is opened
     except UserError as exc:
         report.add("sha256", False, str(exc))
         return report
