@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.conftest import AppFactory, upload
-from dermcad.serving.uploads import decode_upload
+from dermcad.registry.store import open_package
+from dermcad.serving.uploads import prepare_uploaded_file
 from dermcad.tasks.store import TaskStore
 from serving.tiny import Tiny
 
@@ -53,6 +54,31 @@ def test_unfinished_task_answers_202_after_the_wait(
     assert client.get(f"/tasks/{task_id}/heatmaps/0.png").status_code == 200
 
 
+def test_a_waiting_from_task_is_woken_by_the_finish_not_by_polling(
+    client: TestClient, tiny: Tiny, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = client.app.state.serving  # type: ignore[attr-defined]
+    reads: list[str] = []
+    original_get = state.backend.get
+
+    def counted_get(task_id: str):  # type: ignore[no-untyped-def]
+        reads.append(task_id)
+        return original_get(task_id)
+
+    monkeypatch.setattr(state.backend, "get", counted_get)
+    release = _hold_worker(client, monkeypatch)
+    task_id = client.post("/predict", files={"file": upload(tiny.images[0])}).json()["task_uuid"]
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(client.get, f"/from_task/{task_id}", params={"wait": 60})
+        time.sleep(1.0)  # a polling wait would have read the record about ten times by now
+        assert not waiting.done()
+        release.set()
+        answer = waiting.result(timeout=30)
+    assert answer.status_code == 200 and len(answer.json()) == 1
+    # one read before waiting, one after the wake-up (plus at most one for a stray wake-up)
+    assert 2 <= reads.count(task_id) <= 3, reads
+
+
 def test_from_task_waits_at_most_the_configured_limit(
     serve: AppFactory, tiny: Tiny, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -81,8 +107,9 @@ def _interrupted_task(data_dir: Path, tiny: Tiny, claims: int) -> str:
     """A task left 'running' by a server that died, after ``claims`` attempts."""
     store = TaskStore(data_dir)
     store.open()
+    spec = open_package(tiny.registry, tiny.model_id).manifest.spec
     uploads = [
-        decode_upload(p.read_bytes(), p.name, draft_size=64, max_bytes=10**8, max_pixels=10**8)
+        prepare_uploaded_file(p.read_bytes(), p.name, spec, max_bytes=10**8, max_pixels=10**8)
         for p in tiny.images[:2]
     ]
     task_id = store.create(tiny.model_id, uploads, 1)

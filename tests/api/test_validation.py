@@ -142,7 +142,7 @@ def test_file_name_is_only_a_label(client: TestClient, tiny: Tiny, tmp_path: Pat
     [item] = client.get(f"/from_task/{response.json()['task_uuid']}").json()
     assert item["name"] == "evil.jpg"
     stored = sorted(p.name for p in (tmp_path / "data" / "tasks").rglob("*") if p.is_file())
-    assert stored == ["0.cam.npy", "0.png"]
+    assert stored == ["0.cam.npy", "0.display.jpg", "0.input.npy"]
 
 
 def test_exif_is_not_kept_and_orientation_is_applied(client: TestClient, tmp_path: Path) -> None:
@@ -154,12 +154,39 @@ def test_exif_is_not_kept_and_orientation_is_applied(client: TestClient, tmp_pat
     response = client.post("/predict", files={"file": ("exif.jpg", data, "image/jpeg")})
     [item] = client.get(f"/from_task/{response.json()['task_uuid']}").json()
     assert (item["width"], item["height"]) == (30, 40)
-    [stored] = list((tmp_path / "data" / "tasks").rglob("0.png"))
-    raw = stored.read_bytes()
-    assert b"SecretCameraMaker" not in raw and b"Patient Name" not in raw
-    with Image.open(stored) as image:
+    [display] = list((tmp_path / "data" / "tasks").rglob("0.display.jpg"))
+    [pixels] = list((tmp_path / "data" / "tasks").rglob("0.input.npy"))
+    for stored in (display, pixels):
+        raw = stored.read_bytes()
+        assert b"SecretCameraMaker" not in raw and b"Patient Name" not in raw
+    with Image.open(display) as image:
         assert image.size == (30, 40)
-        assert not image.getexif()
+        assert not image.getexif() and "exif" not in image.info
+    model_input = np.load(pixels, allow_pickle=False)
+    assert model_input.dtype == np.uint8 and model_input.shape[2] == 3
+
+
+def test_what_is_stored_is_bounded_whatever_the_upload(client: TestClient, tmp_path: Path) -> None:
+    """A large flat PNG compresses to a few kB but decodes to 24 megapixels: the store keeps the
+    model-sized pixels and a display copy of at most 512 px, not the decoded upload."""
+    flat = io.BytesIO()
+    Image.new("RGB", (6000, 4000), (200, 120, 90)).save(flat, format="PNG")
+    assert len(flat.getvalue()) < 200_000
+    response = client.post("/predict", files={"file": ("flat.png", flat.getvalue(), "image/png")})
+    task_id = response.json()["task_uuid"]
+    [item] = client.get(f"/from_task/{task_id}").json()
+    assert item["error"] is None and (item["width"], item["height"]) == (6000, 4000)
+    folder = tmp_path / "data" / "tasks" / task_id
+    pixels = np.load(folder / "0.input.npy", allow_pickle=False)
+    side = client.get("/models").json()["models"][0]["img_size"]
+    assert pixels.shape == (side, side, 3) and pixels.dtype == np.uint8
+    with Image.open(folder / "0.display.jpg") as display:
+        assert display.size == (512, 341)
+    stored = sum(p.stat().st_size for p in folder.iterdir())
+    assert stored < side * side * 3 + 100_000
+    heat = client.get(item["heatmap_url"])
+    with Image.open(io.BytesIO(heat.content)) as overlay:
+        assert overlay.size == (512, 341)
 
 
 def test_streamed_body_over_the_limit_is_413(serve: AppFactory, tiny: Tiny, tmp_path: Path) -> None:

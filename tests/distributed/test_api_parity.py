@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -37,9 +38,15 @@ EMBEDDED_ONLY = {
     "test_a_task_that_keeps_crashing_is_failed_not_stuck": "test_task_whose_worker_keeps_dying",
     # watches files on disk expire: test_backend::test_finished_tasks_expire_after_the_ttl
     "test_results_expire_with_their_images": "test_finished_tasks_expire_after_the_ttl",
-    # read the stored PNG from data_dir: test_stored_images_are_label_free_pngs (below)
-    "test_file_name_is_only_a_label": "test_stored_images_are_label_free_pngs",
-    "test_exif_is_not_kept_and_orientation_is_applied": "test_stored_images_are_label_free_pngs",
+    # read the stored images from data_dir: test_stored_images_are_label_free (below)
+    "test_file_name_is_only_a_label": "test_stored_images_are_label_free",
+    "test_exif_is_not_kept_and_orientation_is_applied": "test_stored_images_are_label_free",
+    "test_what_is_stored_is_bounded_whatever_the_upload": "test_what_redis_holds_is_bounded",
+    # the embedded back end wakes a waiting request; the distributed one polls Redis (a short
+    # bounded pause): test_unfinished_task_answers_202_after_the_wait covers its waiting
+    "test_a_waiting_from_task_is_woken_by_the_finish_not_by_polling": (
+        "test_unfinished_task_answers_202_after_the_wait"
+    ),
 }
 MODULES = (test_thesis_api, test_extras, test_queue, validation, test_real_images, test_fuzz)
 
@@ -105,7 +112,7 @@ def _helpers_count_in_redis(
     store.close()
 
 
-def test_stored_images_are_label_free_pngs(client: TestClient, tiny: Tiny, tmp_path: Path) -> None:
+def test_stored_images_are_label_free(client: TestClient, tiny: Tiny, tmp_path: Path) -> None:
     """The distributed twin of the two validation tests above: what Redis holds of an upload."""
     import io
 
@@ -127,10 +134,39 @@ def test_stored_images_are_label_free_pngs(client: TestClient, tiny: Tiny, tmp_p
     assert (items[1]["width"], items[1]["height"]) == (30, 40)
     store = client.app.state.serving.backend.store  # type: ignore[attr-defined]
     _, images, cams, _ = store.keys(task_id)
-    assert sorted(store.client.hkeys(images)) == [b"0", b"1"]
+    fields = sorted(store.client.hkeys(images))
+    assert fields == [b"display:0", b"display:1", b"input:0", b"input:1"]
     assert sorted(store.client.hkeys(cams)) == [b"0", b"1"]
-    raw = store.image(task_id, 1)
-    assert b"SecretCameraMaker" not in raw and b"Patient Name" not in raw
-    with Image.open(io.BytesIO(raw)) as image:
-        assert image.format == "PNG" and image.size == (30, 40) and not image.getexif()
+    for raw in (store.display(task_id, 1), store.model_input(task_id, 1)):
+        assert b"SecretCameraMaker" not in raw and b"Patient Name" not in raw
+    with Image.open(io.BytesIO(store.display(task_id, 1))) as image:
+        assert image.format == "JPEG" and image.size == (30, 40) and not image.getexif()
+    pixels = np.load(io.BytesIO(store.model_input(task_id, 1)), allow_pickle=False)
+    side = client.app.state.serving.runners[tiny.model_id].manifest.img_size  # type: ignore[attr-defined]
+    assert pixels.dtype == np.uint8 and pixels.shape == (side, side, 3)
     assert not (tmp_path / "data" / "tasks").exists()  # nothing on the API's disk
+
+
+def test_what_redis_holds_is_bounded(client: TestClient) -> None:
+    """The distributed twin of tests/api's bound on what is stored: a 24-megapixel flat PNG of a
+    few kB costs Redis the model-sized pixels and a display copy of at most 512 px."""
+    import io
+
+    from PIL import Image
+
+    flat = io.BytesIO()
+    Image.new("RGB", (6000, 4000), (200, 120, 90)).save(flat, format="PNG")
+    response = client.post("/predict", files={"file": ("flat.png", flat.getvalue(), "image/png")})
+    task_id = response.json()["task_uuid"]
+    [item] = client.get(f"/from_task/{task_id}").json()
+    assert item["error"] is None
+    store = client.app.state.serving.backend.store  # type: ignore[attr-defined]
+    pixels = np.load(io.BytesIO(store.model_input(task_id, 0)), allow_pickle=False)
+    side = pixels.shape[0]
+    assert pixels.shape == (side, side, 3) and side < 1000
+    with Image.open(io.BytesIO(store.display(task_id, 0))) as display:
+        assert display.size == (512, 341)
+    held = store.client.memory_usage(store.keys(task_id)[1])
+    assert held < side * side * 3 + 100_000
+    with Image.open(io.BytesIO(client.get(item["heatmap_url"]).content)) as overlay:
+        assert overlay.size == (512, 341)

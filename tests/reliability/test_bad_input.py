@@ -307,7 +307,8 @@ def test_file_names_are_labels_only(
     outside = [p for p in stored_files(data_dir) if not p.startswith("tasks/")]
     assert outside == []
     names = {Path(p).name for p in stored_files(data_dir)}
-    assert names <= {f"{i}.png" for i in range(10)} | {f"{i}.cam.npy" for i in range(10)}
+    kinds = ("input.npy", "display.jpg", "cam.npy")
+    assert names <= {f"{i}.{kind}" for i in range(10) for kind in kinds}
     assert not Path("/tmp/evil.jpg").exists()
 
 

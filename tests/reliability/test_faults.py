@@ -185,8 +185,8 @@ def test_full_disk_is_503_and_nothing_half_written(
     serve: AppFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, real: bool
 ) -> None:
     """A real full file system (a 2 MB tmpfs, which needs root to mount), and ENOSPC raised where
-    the store writes an image (the OSError a full disk gives) for machines where mounting is not
-    allowed."""
+    the store writes an image's pixels (the OSError a full disk gives) for machines where mounting
+    is not allowed."""
     with _small_filesystem(tmp_path / "small") as mountable:
         mounted = real and mountable
         if real and not mounted:
@@ -201,12 +201,13 @@ def test_full_disk_is_503_and_nothing_half_written(
             if mounted:
                 filler = _fill(tmp_path / "small")
             else:
-                from PIL import Image
+                import numpy
 
                 def no_space(*args: object, **kwargs: object) -> None:
                     raise OSError(errno.ENOSPC, "No space left on device")
 
-                monkeypatch.setattr(Image.Image, "save", no_space)
+                # the store's first write of a task: the model-ready pixels (np.save)
+                monkeypatch.setattr(numpy, "save", no_space)
             full = client.post("/predict_bulk", files=big)
             assert full.status_code == 503, full.text
             assert "space" in full.json()["detail"]

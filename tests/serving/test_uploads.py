@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -11,9 +12,17 @@ from dermcad.preprocess import (
     CorruptImageError,
     ImageError,
     ImageTooLargeError,
+    PreprocessSpec,
     UnsupportedImageError,
+    decode_image,
+    to_array,
 )
-from dermcad.serving.uploads import decode_upload, safe_label
+from dermcad.serving.uploads import (
+    DISPLAY_MAX_SIDE,
+    decode_upload,
+    prepare_uploaded_file,
+    safe_label,
+)
 
 
 @pytest.mark.parametrize(
@@ -70,3 +79,23 @@ def test_refusals_name_the_file_and_carry_the_status(
     with pytest.raises(error, match=r"^upload\.png: ") as caught:
         decode_upload(data, "upload.png", draft_size=64, **limits)
     assert caught.value.status == error.status
+
+
+@pytest.mark.parametrize("size", [(1600, 1200), (300, 700)])
+def test_prepared_pixels_give_exactly_the_preprocessed_input(size: tuple[int, int]) -> None:
+    rng = np.random.default_rng(0)
+    out = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), np.uint8)).save(out, "JPEG")
+    spec = PreprocessSpec(img_size=96, interpolation="bicubic")
+    prepared = prepare_uploaded_file(
+        out.getvalue(), "a.jpg", spec, max_bytes=10**7, max_pixels=10**7
+    )
+    assert prepared.pixels.dtype == np.uint8 and prepared.pixels.shape == (96, 96, 3)
+    expected = to_array(decode_image(out.getvalue(), draft_size=96), spec)
+    np.testing.assert_array_equal(to_array(prepared.pixels, spec), expected)
+    with Image.open(io.BytesIO(prepared.display)) as display:
+        assert display.format == "JPEG" and max(display.size) <= DISPLAY_MAX_SIDE
+        assert not display.getexif()
+        width, height = display.size
+    assert abs(width / height - size[0] / size[1]) < 0.02  # aspect kept, unlike the model input
+    assert (prepared.width, prepared.height) == size

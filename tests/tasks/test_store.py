@@ -10,13 +10,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dermcad.serving.uploads import Upload
+from dermcad.preprocess import PreprocessSpec
+from dermcad.serving.uploads import PreparedImage, Upload, prepare_upload
 from dermcad.tasks.execution import FolderImages
 from dermcad.tasks.store import TaskStore
 
 
-def _uploads(n: int) -> list[Upload]:
-    return [Upload(f"img{i}.png", Image.new("RGB", (8, 6), (i, 0, 0)), 8, 6) for i in range(n)]
+def _uploads(n: int) -> list[PreparedImage]:
+    spec = PreprocessSpec(img_size=16)
+    return [
+        prepare_upload(Upload(f"img{i}.png", Image.new("RGB", (8, 6), (i, 0, 0)), 8, 6), spec)
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -34,7 +39,14 @@ def test_create_writes_images_then_a_queued_record(store: TaskStore) -> None:
     assert (record.status, record.done, record.total, record.tta) == ("queued", 0, 3, 4)
     assert [i["name"] for i in record.images] == ["img0.png", "img1.png", "img2.png"]
     files = sorted(p.name for p in store.task_dir(task_id).iterdir())
-    assert files == ["0.png", "1.png", "2.png"]
+    assert files == [f"{i}.{kind}" for i in range(3) for kind in ("display.jpg", "input.npy")]
+    worker = FolderImages(store.task_dir(task_id))
+    for i in range(3):  # what the worker reads back is exactly the model-ready pixels
+        pixels = worker.model_input(i)
+        assert pixels.dtype == np.uint8 and pixels.shape == (16, 16, 3)
+        assert (pixels == np.array([i, 0, 0], np.uint8)).all()
+        with worker.display(i) as display:
+            assert display.format == "JPEG" and display.size == (8, 6)
     assert store.count_unfinished() == 1
 
 
@@ -80,7 +92,7 @@ def test_recover_requeues_then_fails(store: TaskStore) -> None:
 def test_recover_removes_folders_without_a_record(store: TaskStore) -> None:
     orphan = store.files / "abandoned"
     orphan.mkdir()
-    (orphan / "0.png").write_bytes(b"x")
+    (orphan / "0.input.npy").write_bytes(b"x")
     staging = store.files / ".new-abc"
     staging.mkdir()
     kept = store.create("m", _uploads(1), 1)

@@ -6,6 +6,7 @@ Routes stay thin: they parse the request, call one function here and return its 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -15,17 +16,22 @@ from starlette.concurrency import run_in_threadpool
 
 from dermcad.api.state import ServingState
 from dermcad.inference import TTA_CHOICES
-from dermcad.preprocess import ImageError
+from dermcad.preprocess import ImageError, PreprocessSpec
 from dermcad.registry.exposure import ExposedModel
 from dermcad.serving.results import result_item
-from dermcad.serving.uploads import Upload, decode_upload, safe_label
+from dermcad.serving.uploads import PreparedImage, prepare_uploaded_file, safe_label
 from dermcad.tasks.base import TaskRecord
+
+#: The longest pause between two reads of a task's record when the back end cannot say when the
+#: task finishes (the distributed one: its workers are other processes).
+POLL_PAUSE_MAX = 0.1
 
 
 async def validate_uploads(
-    state: ServingState, files: Sequence[UploadFile], draft_size: int
-) -> list[Upload]:
-    """Read and decode the files one at a time (only one file's bytes in memory at once).
+    state: ServingState, files: Sequence[UploadFile], spec: PreprocessSpec
+) -> list[PreparedImage]:
+    """Read, decode and prepare the files one at a time (only one file's bytes in memory at once):
+    what is kept of each is its model-ready pixels and a small display copy.
 
     Refuses too many files or one too large (413), and any file that is not a usable image
     (415, 413, 422, naming the file).
@@ -35,7 +41,7 @@ async def validate_uploads(
         raise HTTPException(422, "no image was uploaded")
     if len(files) > limits.max_files:
         raise HTTPException(413, f"{len(files)} files, more than the limit of {limits.max_files}")
-    uploads: list[Upload] = []
+    uploads: list[PreparedImage] = []
     for i, upload in enumerate(files):
         name = safe_label(upload.filename, i)
         data = await upload.read(limits.max_file_bytes + 1)
@@ -45,10 +51,10 @@ async def validate_uploads(
             )
         try:
             decoded = await run_in_threadpool(
-                decode_upload,
+                prepare_uploaded_file,
                 data,
                 name,
-                draft_size=draft_size,
+                spec,
                 max_bytes=limits.max_file_bytes,
                 max_pixels=limits.max_pixels,
             )
@@ -66,30 +72,50 @@ async def submit(
     if tta is not None and tta not in TTA_CHOICES:
         raise HTTPException(422, f"tta must be one of {', '.join(map(str, TTA_CHOICES))}")
     chosen, runner = state.resolve_model(model_id)
-    uploads = await validate_uploads(state, files, runner.manifest.img_size)
+    uploads = await validate_uploads(state, files, runner.manifest.spec)
     views = tta if tta is not None else runner.manifest.tta
     return await run_in_threadpool(state.backend.submit, chosen, uploads, views)
 
 
 async def wait_for(state: ServingState, task_id: str, wait: float | None) -> TaskRecord:
-    """The record once finished, or after ``wait`` seconds (capped by the settings); 404."""
+    """The record once finished, or after ``wait`` seconds (capped by the settings); 404.
+
+    A back end that can tell when a task finishes (the embedded one) wakes this request at once;
+    otherwise the record is read again after a short pause (at most :data:`POLL_PAUSE_MAX`).
+    """
     limit = state.settings.from_task_wait
     budget = limit if wait is None else min(wait, limit)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
+    woken = asyncio.Event()
+
+    def wake() -> None:  # called by the worker thread that finishes the task
+        with contextlib.suppress(RuntimeError):  # the event loop has closed meanwhile
+            loop.call_soon_threadsafe(woken.set)
+
+    # Subscribed before the first read: a task finishing in between still wakes this request.
+    unsubscribe = state.backend.on_finish(task_id, wake)
     pause = 0.01
-    while True:
-        # A distributed back end reads Redis: never block the event loop on it.
-        record = await run_in_threadpool(state.backend.get, task_id)
-        if record is None:
-            raise HTTPException(
-                404, f"unknown task {task_id!r} (never created, deleted or expired)"
-            )
-        remaining = deadline - loop.time()
-        if record.finished or remaining <= 0:
-            return record
-        await asyncio.sleep(min(pause, remaining))
-        pause = min(pause * 1.5, 0.25)
+    try:
+        while True:
+            # A distributed back end reads Redis: never block the event loop on it.
+            record = await run_in_threadpool(state.backend.get, task_id)
+            if record is None:
+                raise HTTPException(
+                    404, f"unknown task {task_id!r} (never created, deleted or expired)"
+                )
+            remaining = deadline - loop.time()
+            if record.finished or remaining <= 0:
+                return record
+            if unsubscribe is None:
+                await asyncio.sleep(min(pause, remaining))
+                pause = min(pause * 1.5, POLL_PAUSE_MAX)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), remaining)
+    finally:
+        if unsubscribe is not None:
+            unsubscribe()
 
 
 def get_task(state: ServingState, task_id: str) -> TaskRecord:

@@ -4,6 +4,12 @@ The uploaded file name is only a label: it is reduced to its last path component
 control characters and never used to build a path. Images are decoded here (content sniffed from
 the bytes, pixel limit enforced before decoding) and kept as decoded RGB pixels, so EXIF and other
 metadata never reach the disk.
+
+A task queue does not keep the upload itself but a :class:`PreparedImage`: the model-ready
+pixels (the resize step of the one preprocessing function, uint8 ``[S, S, 3]``) and a small
+display copy for the heat-map overlay (longest side at most :data:`DISPLAY_MAX_SIDE`, JPEG).
+Both are bounded whatever was uploaded, and cheap to write and read back (see
+docs/performance.md section 3).
 """
 
 from __future__ import annotations
@@ -12,13 +18,23 @@ import io
 import re
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image
 
-from dermcad.preprocess import ImageError, ImageTooLargeError, decode_image
+from dermcad.preprocess import (
+    ImageError,
+    ImageTooLargeError,
+    PreprocessSpec,
+    decode_image,
+    resize,
+)
 
 # Control characters, and the bidirectional overrides that make a label read as another name.
 _CONTROL = re.compile("[\x00-\x1f\x7f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
+#: The display copy kept for heat-map overlays: longest side in pixels, and its JPEG quality.
+DISPLAY_MAX_SIDE = 512
+DISPLAY_JPEG_QUALITY = 90
 
 
 @dataclass(frozen=True)
@@ -29,6 +45,45 @@ class Upload:
     image: Image.Image
     width: int
     height: int
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """What a task store keeps of one upload: nothing a worker would have to decode again.
+
+    ``pixels`` is the model-ready image (uint8 ``[S, S, 3]``, already resized for the model's
+    :class:`PreprocessSpec`; :func:`dermcad.preprocess.to_array` does not resize it again) and
+    ``display`` a JPEG of the upright image, longest side at most :data:`DISPLAY_MAX_SIDE`,
+    without metadata (heat-map overlays are drawn on it).
+    """
+
+    name: str
+    pixels: np.ndarray
+    display: bytes
+    width: int
+    height: int
+
+
+def prepare_upload(upload: Upload, spec: PreprocessSpec) -> PreparedImage:
+    """The model input and the display copy of a validated upload."""
+    pixels = np.asarray(resize(upload.image, spec), dtype=np.uint8)
+    return PreparedImage(
+        name=upload.name,
+        pixels=np.ascontiguousarray(pixels),
+        display=display_jpeg(upload.image),
+        width=upload.width,
+        height=upload.height,
+    )
+
+
+def display_jpeg(image: Image.Image) -> bytes:
+    """A JPEG of ``image`` shrunk to :data:`DISPLAY_MAX_SIDE` (aspect kept), no metadata."""
+    small = image.convert("RGB")  # a copy: thumbnail() works in place
+    if max(small.size) > DISPLAY_MAX_SIDE:
+        small.thumbnail((DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    small.save(out, format="JPEG", quality=DISPLAY_JPEG_QUALITY)
+    return out.getvalue()
 
 
 def safe_label(filename: str | None, index: int) -> str:
@@ -61,6 +116,16 @@ def decode_upload(
     except ImageError as exc:
         raise type_error(name, exc) from exc
     return Upload(name=name, image=image, width=width, height=height)
+
+
+def prepare_uploaded_file(
+    data: bytes, name: str, spec: PreprocessSpec, *, max_bytes: int, max_pixels: int
+) -> PreparedImage:
+    """:func:`decode_upload` (draft decoding to the model's size) then :func:`prepare_upload`."""
+    upload = decode_upload(
+        data, name, draft_size=spec.img_size, max_bytes=max_bytes, max_pixels=max_pixels
+    )
+    return prepare_upload(upload, spec)
 
 
 def type_error(name: str, exc: ImageError) -> ImageError:

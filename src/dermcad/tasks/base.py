@@ -7,11 +7,12 @@ implements the same protocol: it receives validated uploads, returns records, an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from dermcad.serving.uploads import Upload
+from dermcad.serving.uploads import PreparedImage
 
 TaskStatus = Literal["queued", "running", "done", "failed"]
 FINISHED: tuple[str, ...] = ("done", "failed")
@@ -51,7 +52,7 @@ class TaskBackend(Protocol):
     @property
     def running(self) -> bool: ...
 
-    def submit(self, model_id: str, uploads: Sequence[Upload], tta: int) -> TaskRecord:
+    def submit(self, model_id: str, uploads: Sequence[PreparedImage], tta: int) -> TaskRecord:
         """Store the images and the record (status ``queued``), then wake a worker."""
 
     def get(self, task_id: str) -> TaskRecord | None:
@@ -65,6 +66,41 @@ class TaskBackend(Protocol):
 
     def queue_depth(self) -> int:
         """Tasks queued or running."""
+
+    def on_finish(self, task_id: str, callback: Callable[[], None]) -> Unsubscribe | None:
+        """Have ``callback`` called (from any thread) once the task finishes or is deleted;
+        the function that cancels it, or ``None`` if this back end cannot tell (poll then)."""
+
+
+Unsubscribe = Callable[[], None]
+
+
+class FinishSignals:
+    """Callbacks per task id, called by whichever thread finishes (or deletes) the task."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[str, list[Callable[[], None]]] = {}
+
+    def subscribe(self, task_id: str, callback: Callable[[], None]) -> Unsubscribe:
+        with self._lock:
+            self._waiting.setdefault(task_id, []).append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                callbacks = self._waiting.get(task_id, [])
+                if callback in callbacks:
+                    callbacks.remove(callback)
+                if not callbacks:
+                    self._waiting.pop(task_id, None)
+
+        return unsubscribe
+
+    def notify(self, task_id: str) -> None:
+        with self._lock:
+            callbacks = self._waiting.pop(task_id, [])
+        for callback in callbacks:
+            callback()
 
 
 class BackendUnavailableError(Exception):

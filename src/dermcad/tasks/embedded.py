@@ -3,7 +3,8 @@
 Workers take the oldest queued task, run its images through the model in batches (one shared
 ONNX Runtime session per model), record progress after each batch, and store the results. At
 start, tasks a crash cut off are re-queued (or failed after ``max_attempts``); a sweeper deletes
-finished tasks whose time-to-live has passed, with their images.
+finished tasks whose time-to-live has passed, with their images. A request waiting for a task
+(``/from_task``) is woken by the worker that finishes it (:meth:`EmbeddedBackend.on_finish`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
 from dermcad.serving.heatmap import overlay_png
 from dermcad.serving.runner import ModelRunner
-from dermcad.serving.uploads import Upload
-from dermcad.tasks.base import BackendUnavailableError, TaskRecord
+from dermcad.serving.uploads import PreparedImage
+from dermcad.tasks.base import BackendUnavailableError, FinishSignals, TaskRecord, Unsubscribe
 from dermcad.tasks.execution import FolderImages, run_task
 from dermcad.tasks.store import TaskStore
 
@@ -56,6 +54,7 @@ class EmbeddedBackend:
         self._wake = threading.Condition()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._finished = FinishSignals()
 
     # lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -89,7 +88,7 @@ class EmbeddedBackend:
         return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
     # the TaskBackend protocol -----------------------------------------------------------
-    def submit(self, model_id: str, uploads: Sequence[Upload], tta: int) -> TaskRecord:
+    def submit(self, model_id: str, uploads: Sequence[PreparedImage], tta: int) -> TaskRecord:
         task_id = self.store.create(model_id, uploads, tta)
         with self._wake:
             self._wake.notify()
@@ -101,22 +100,29 @@ class EmbeddedBackend:
         return self.store.get(task_id)
 
     def delete(self, task_id: str) -> bool:
-        return self.store.delete(task_id)
+        deleted = self.store.delete(task_id)
+        self._finished.notify(task_id)
+        return deleted
 
     def queue_depth(self) -> int:
         return self.store.count_unfinished()
+
+    def on_finish(self, task_id: str, callback: Callable[[], None]) -> Unsubscribe:
+        return self._finished.subscribe(task_id, callback)
 
     def heatmap_png(self, task_id: str, index: int) -> bytes | None:
         record = self.store.get(task_id)
         if record is None or record.status != "done" or not 0 <= index < record.total:
             return None
-        folder = self.store.task_dir(task_id)
-        cam_path = folder / f"{index}.cam.npy"
-        if not cam_path.is_file():
+        images = FolderImages(self.store.task_dir(task_id))
+        cam = images.cam(index)
+        if cam is None:
             return None
-        cam = np.load(cam_path, allow_pickle=False)
-        with Image.open(folder / f"{index}.png") as image:
-            return overlay_png(image, cam)
+        try:
+            with images.display(index) as image:
+                return overlay_png(image, cam)
+        except OSError:  # deleted or expired in between
+            return None
 
     # workers ----------------------------------------------------------------------------
     def _work(self) -> None:
@@ -147,6 +153,7 @@ class EmbeddedBackend:
         while True:
             try:
                 self.store.finish(task_id, self.config.ttl_seconds, results, error)
+                self._finished.notify(task_id)
                 return
             except BackendUnavailableError as exc:
                 log.warning("cannot record the end of task %s: %s", task_id, exc.reason)
@@ -160,7 +167,8 @@ class EmbeddedBackend:
 
         def batch_done(done: int, count: int) -> None:
             try:
-                self.store.progress(record.id, done)
+                if done < record.total:  # the last batch's progress comes with finish()
+                    self.store.progress(record.id, done)
             except BackendUnavailableError as exc:  # progress is informational: carry on
                 log.warning("cannot record the progress of task %s: %s", record.id, exc.reason)
             if self._observer is not None:

@@ -2,7 +2,9 @@
 
 The embedded back end's threads and the distributed back end's Celery workers differ only in
 where a task's images and class-activation maps are kept (a folder, or Redis); both hand those to
-:func:`run_task` through :class:`TaskImages`, so the predictions cannot drift between them.
+:func:`run_task` through :class:`TaskImages`, so the predictions cannot drift between them. What
+is stored is the model-ready uint8 image (the resize step of the one preprocessing function, done
+once at upload); :func:`dermcad.preprocess.to_array` normalises it without resizing it again.
 """
 
 from __future__ import annotations
@@ -25,24 +27,48 @@ BatchDone = Callable[[int, int], None]  # (images done so far, images in this ba
 class TaskImages(Protocol):
     """Where one task's stored images are read and its heat-map arrays written."""
 
-    def open(self, index: int) -> Image.Image:
-        """The stored image ``index`` (``OSError`` or ``ValueError`` if it cannot be read)."""
+    def model_input(self, index: int) -> np.ndarray:
+        """The stored model-ready pixels of image ``index``, uint8 ``[S, S, 3]``
+        (``OSError`` or ``ValueError`` if they cannot be read)."""
 
     def save_cam(self, index: int, cam: np.ndarray) -> None:
         """Keep the class-activation map of image ``index``."""
 
 
+def check_pixels(pixels: np.ndarray) -> np.ndarray:
+    """``pixels`` if it is a uint8 ``[H, W, 3]`` array, else ``ValueError``."""
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"stored pixels are {pixels.dtype} {pixels.shape}, not uint8 [H, W, 3]")
+    return pixels
+
+
 class FolderImages:
-    """A task's folder: ``<i>.png`` (the decoded upload) and ``<i>.cam.npy``."""
+    """A task's folder (see :mod:`dermcad.tasks.store`): ``<i>.input.npy`` (model-ready pixels),
+    ``<i>.display.jpg`` (the display copy) and ``<i>.cam.npy`` (the heat-map array)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def open(self, index: int) -> Image.Image:
-        return Image.open(self.folder / f"{index}.png")
+    def model_input(self, index: int) -> np.ndarray:
+        return check_pixels(np.load(self.folder / input_name(index), allow_pickle=False))
+
+    def display(self, index: int) -> Image.Image:
+        return Image.open(self.folder / display_name(index))
+
+    def cam(self, index: int) -> np.ndarray | None:
+        path = self.folder / f"{index}.cam.npy"
+        return np.load(path, allow_pickle=False) if path.is_file() else None
 
     def save_cam(self, index: int, cam: np.ndarray) -> None:
         np.save(self.folder / f"{index}.cam.npy", cam, allow_pickle=False)
+
+
+def input_name(index: int) -> str:
+    return f"{index}.input.npy"
+
+
+def display_name(index: int) -> str:
+    return f"{index}.display.jpg"
 
 
 def run_task(
@@ -78,8 +104,7 @@ def run_batch(
     errors: dict[int, str] = {}
     for i in indices:
         try:
-            with images.open(i) as image:
-                arrays[i] = to_array(image.convert("RGB"), manifest.spec)
+            arrays[i] = to_array(images.model_input(i), manifest.spec)
         except (OSError, ValueError) as exc:
             errors[i] = f"stored image could not be read: {exc}"
     predictions = {}

@@ -1,7 +1,10 @@
 """Task records in SQLite (WAL) and task images on disk, under the data directory.
 
-``<data_dir>/tasks.sqlite3`` holds the records; ``<data_dir>/tasks/<id>/<i>.png`` the decoded
-images (lossless, no metadata) and ``<i>.cam.npy`` their class-activation maps. A task's folder is
+``<data_dir>/tasks.sqlite3`` holds the records; ``<data_dir>/tasks/<id>/`` per image ``<i>`` the
+model-ready pixels ``<i>.input.npy`` (uint8 ``[S, S, 3]``, raw, already resized for the model), a
+display copy ``<i>.display.jpg`` (longest side at most 512 px, no metadata) and, once run, the
+class-activation map ``<i>.cam.npy``. Nothing a worker must decode again, and a bounded size per
+image whatever was uploaded (about 150 KiB + 30 KiB at 224 px). A task's folder is
 complete before its record is inserted, so a worker never sees half a task; a folder without a
 record (a crash in between) is removed at start.
 """
@@ -20,8 +23,11 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from dermcad.serving.uploads import Upload
+import numpy as np
+
+from dermcad.serving.uploads import PreparedImage
 from dermcad.tasks.base import BackendUnavailableError, TaskRecord
+from dermcad.tasks.execution import display_name, input_name
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -105,14 +111,15 @@ class TaskStore:
     def task_dir(self, task_id: str) -> Path:
         return self.files / task_id
 
-    def create(self, model_id: str, uploads: Sequence[Upload], tta: int) -> str:
+    def create(self, model_id: str, uploads: Sequence[PreparedImage], tta: int) -> str:
         """Write the images, then the record (status ``queued``); returns the task id."""
         task_id = str(uuid.uuid4())
         staging = self.files / f".new-{task_id}"
         try:
             staging.mkdir(parents=True)
             for i, upload in enumerate(uploads):
-                upload.image.save(staging / f"{i}.png", format="PNG", compress_level=1)
+                np.save(staging / input_name(i), upload.pixels, allow_pickle=False)
+                (staging / display_name(i)).write_bytes(upload.display)
             staging.rename(self.task_dir(task_id))
             names = [{"name": u.name, "width": u.width, "height": u.height} for u in uploads]
             now = time.time()

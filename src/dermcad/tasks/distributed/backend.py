@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
-from dermcad.serving.uploads import Upload
-from dermcad.tasks.base import BackendUnavailableError, TaskRecord
+from dermcad.serving.uploads import PreparedImage
+from dermcad.tasks.base import BackendUnavailableError, TaskRecord, Unsubscribe
 from dermcad.tasks.distributed.config import TASK_NAME, DistributedConfig
 from dermcad.tasks.distributed.store import RedisTaskStore
 
@@ -105,7 +105,7 @@ class DistributedBackend:
         return self._started and self._ping()
 
     # the TaskBackend protocol -----------------------------------------------------------
-    def submit(self, model_id: str, uploads: Sequence[Upload], tta: int) -> TaskRecord:
+    def submit(self, model_id: str, uploads: Sequence[PreparedImage], tta: int) -> TaskRecord:
         task_id, parts = self._call(lambda: self.store.create(model_id, uploads, tta))
         try:
             with self._reachable():
@@ -133,6 +133,10 @@ class DistributedBackend:
     def queue_depth(self) -> int:
         return self._call(self.store.count_unfinished)
 
+    def on_finish(self, task_id: str, callback: Callable[[], None]) -> Unsubscribe | None:
+        """``None``: workers are other processes; a waiting request polls Redis."""
+        return None
+
     def images_classified(self) -> dict[str, float]:
         """For the ``dermcad_images_classified_total`` counter: totals over all workers."""
         return self._call(self.store.images_classified)
@@ -147,7 +151,7 @@ class DistributedBackend:
         if record is None or record.status != "done" or not 0 <= index < record.total:
             return None
         cam_bytes = self._call(lambda: self.store.cam(task_id, index))
-        image_bytes = self._call(lambda: self.store.image(task_id, index))
+        image_bytes = self._call(lambda: self.store.display(task_id, index))
         if cam_bytes is None or image_bytes is None:
             return None
         cam = np.load(io.BytesIO(cam_bytes), allow_pickle=False)

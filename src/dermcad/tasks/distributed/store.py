@@ -1,11 +1,13 @@
 """Task records, images and results in Redis, shared by every API replica and worker.
 
-Per task, ``<prefix>:task:<id>`` is a hash (the record), ``...:images`` a hash of the decoded
-uploads as PNG (the same bytes the embedded back end writes to disk), ``...:cams`` a hash of the
-class-activation maps (``.npy`` bytes) and ``...:results`` a hash of result items per part.
-``<prefix>:unfinished`` is a sorted set of the tasks queued or running: its size is the queue
-depth. A task is run in *parts* (consecutive images, one Celery message each) so that several
-workers share a bulk task; the record keeps, per part, its attempts, its worker, its progress and
+Per task, ``<prefix>:task:<id>`` is a hash (the record), ``...:images`` a hash holding per image
+``<i>`` the model-ready pixels ``input:<i>`` (``.npy`` bytes of uint8 ``[S, S, 3]``, the same
+array the embedded back end writes to disk) and the display copy ``display:<i>`` (JPEG, longest
+side at most 512 px, no metadata), ``...:cams`` a hash of the class-activation maps (``.npy``
+bytes) and ``...:results`` a hash of result items per part. ``<prefix>:unfinished`` is a sorted
+set of the tasks queued or running: its size is the queue depth. A task is run in *parts*
+(consecutive images, one Celery message each) so that several workers share a bulk task; the
+record keeps, per part, its attempts, its worker, its progress and
 whether it finished. Every write that must not interleave (create under the depth limit, claim a
 part, progress, finish a part, fail) is a Lua script, atomic in Redis; the part that finishes
 last marks the task done and starts the time-to-live of its keys. A deleted or finished task is
@@ -21,8 +23,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from dermcad.preprocess import ImageTooLargeError
-from dermcad.serving.uploads import Upload
+from dermcad.serving.uploads import PreparedImage
 from dermcad.tasks.base import FINISHED, QueueFullError, TaskRecord
 from dermcad.tasks.distributed.config import DistributedConfig
 
@@ -33,16 +37,13 @@ _UNFINISHED = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'queued' and status ~= 'running' then return 0 end
 """
-# KEYS: record, images, unfinished. ARGV: limit, id, created, n, n field/value pairs, images...
+# KEYS: record, images, unfinished.
+# ARGV: limit, id, created, n, n record field/value pairs, image field/value pairs...
 _CREATE = """
 if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[1]) then return 0 end
 local n = tonumber(ARGV[4])
 for i = 5, 4 + 2 * n, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-local index = 0
-for i = 5 + 2 * n, #ARGV do
-  redis.call('HSET', KEYS[2], tostring(index), ARGV[i])
-  index = index + 1
-end
+for i = 5 + 2 * n, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
 return 1
 """
@@ -135,17 +136,21 @@ class RedisTaskStore:
         base = f"{self.config.key_prefix}:task:{task_id}"
         return base, f"{base}:images", f"{base}:cams", f"{base}:results"
 
-    def create(self, model_id: str, uploads: Sequence[Upload], tta: int) -> tuple[str, list[range]]:
+    def create(
+        self, model_id: str, uploads: Sequence[PreparedImage], tta: int
+    ) -> tuple[str, list[range]]:
         """Store the images and the record (``queued``); the task id and its parts.
 
         :class:`QueueFullError` when the queue is full, :class:`ImageTooLargeError` when the
         decoded images exceed the per-task limit; nothing is stored then.
         """
-        pngs = [_png(upload) for upload in uploads]
-        size = sum(len(png) for png in pngs)
+        images: list[Any] = []
+        for i, upload in enumerate(uploads):
+            images += [f"input:{i}", npy_bytes(upload.pixels), f"display:{i}", upload.display]
+        size = sum(len(data) for data in images[1::2])
         if size > self.config.max_task_bytes:
             raise ImageTooLargeError(
-                f"the images of this request take {size} bytes once decoded, more than the "
+                f"the images of this request take {size} bytes once prepared, more than the "
                 f"limit of {self.config.max_task_bytes} bytes per task; send fewer at a time"
             )
         task_id = str(uuid.uuid4())
@@ -170,7 +175,7 @@ class RedisTaskStore:
         flat = [item for pair in fields.items() for item in pair]
         limit = self.config.max_queued_tasks
         keys = [self.keys(task_id)[0], self.keys(task_id)[1], self.unfinished_key]
-        if not self._create(keys=keys, args=[limit, task_id, now, len(fields), *flat, *pngs]):
+        if not self._create(keys=keys, args=[limit, task_id, now, len(fields), *flat, *images]):
             raise QueueFullError(
                 f"the queue is full ({limit} tasks queued or running); retry later",
                 self.config.retry_after,
@@ -235,8 +240,13 @@ class RedisTaskStore:
         deleted, _ = pipe.execute()
         return int(deleted) > 0
 
-    def image(self, task_id: str, index: int) -> bytes | None:
-        return _bytes(self.client.hget(self.keys(task_id)[1], str(index)))
+    def model_input(self, task_id: str, index: int) -> bytes | None:
+        """The ``.npy`` bytes of image ``index``'s model-ready pixels."""
+        return _bytes(self.client.hget(self.keys(task_id)[1], f"input:{index}"))
+
+    def display(self, task_id: str, index: int) -> bytes | None:
+        """The JPEG display copy of image ``index``."""
+        return _bytes(self.client.hget(self.keys(task_id)[1], f"display:{index}"))
 
     def cam(self, task_id: str, index: int) -> bytes | None:
         return _bytes(self.client.hget(self.keys(task_id)[2], str(index)))
@@ -255,9 +265,9 @@ class RedisTaskStore:
         return max(1, int(self.config.ttl_seconds * 1000))
 
 
-def _png(upload: Upload) -> bytes:
+def npy_bytes(array: np.ndarray) -> bytes:
     out = io.BytesIO()
-    upload.image.save(out, format="PNG", compress_level=1)
+    np.save(out, array, allow_pickle=False)
     return out.getvalue()
 
 

@@ -21,11 +21,10 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 
 from dermcad.tasks.distributed.config import TASK_NAME, DistributedConfig
-from dermcad.tasks.distributed.store import RedisTaskStore
-from dermcad.tasks.execution import run_task
+from dermcad.tasks.distributed.store import RedisTaskStore, npy_bytes
+from dermcad.tasks.execution import check_pixels, run_task
 
 if TYPE_CHECKING:
     import redis
@@ -102,16 +101,14 @@ class RedisImages:
         self.task_id = task_id
         self.cams: dict[int, bytes] = {}
 
-    def open(self, index: int) -> Image.Image:
-        data = self.store.image(self.task_id, index)
+    def model_input(self, index: int) -> np.ndarray:
+        data = self.store.model_input(self.task_id, index)
         if data is None:
             raise FileNotFoundError(f"image {index} of task {self.task_id} is not in Redis")
-        return Image.open(io.BytesIO(data))
+        return check_pixels(np.load(io.BytesIO(data), allow_pickle=False))
 
     def save_cam(self, index: int, cam: np.ndarray) -> None:
-        out = io.BytesIO()
-        np.save(out, cam, allow_pickle=False)
-        self.cams[index] = out.getvalue()
+        self.cams[index] = npy_bytes(cam)
 
 
 class WorkerContext:
@@ -194,7 +191,8 @@ class WorkerContext:
         images = RedisImages(store, task_id)
 
         def batch_done(done: int, count: int) -> None:
-            store.progress(task_id, start, done)
+            if done < len(part):  # the last batch's progress comes with finish_part()
+                store.progress(task_id, start, done)
 
         # The same function the embedded back end's threads run, over this part's images.
         items = run_task(record, runner, images, self.config.heatmap_url, batch_done, part)
