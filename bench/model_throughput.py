@@ -7,7 +7,9 @@ with dermcad's own ONNX export, int8 with dermcad's static QDQ quantizer calibra
 images) and the shipped EfficientNet-Lite0 at 224 px (its model.onnx and its -int8 package; its
 PyTorch eager twin is built with dermcad's build_model, random weights). Runtimes: PyTorch eager
 float32 (NCHW), ONNX Runtime float32 and int8 (QDQ), OpenVINO bf16 and int8 (NNCF post-training
-quantization of the same float32 ONNX file) when openvino/nncf are installed.
+quantization of the same float32 ONNX file) when openvino/nncf are installed, and
+``openvino-pkg``: what a ``dermcad export --int8 --quantizer openvino`` package runs (dermcad's
+``quantize_nncf`` on the same file, opened by ``registry.runtime.make_session`` as the server does).
 
 Every configuration is measured once per round and the rounds are interleaved (A, B, C, ..., A, B,
 C, ...): the machine's CPU share drifts, so only figures from the same run are compared. The table
@@ -154,7 +156,21 @@ def time_config(cfg: Config, x: np.ndarray, min_seconds: float) -> float:
             return calls * len(x) / elapsed
 
 
-def make_configs(threads: int, batches: list[int], tmp: Path, ov: bool) -> list[Config]:
+def pkg_fn(fp32_onnx: Path, calib: np.ndarray, threads: int, tmp: Path) -> Any:
+    """dermcad's NNCF int8 file behind the session the server opens for a runtime: openvino
+    package (OpenVINO:f32 hint; its convolutions run in int8)."""
+    from dermcad.export.quantize import quantize_nncf
+    from dermcad.registry.runtime import RuntimeOptions, make_session
+
+    path = tmp / f"{fp32_onnx.stem}-nncf.onnx"
+    quantize_nncf(fp32_onnx, path, [calib[i : i + 1] for i in range(len(calib))])
+    session = make_session(path, RuntimeOptions(intra_op_threads=threads), runtime="openvino")
+    return lambda x: session.run(["logits"], {"image": x})
+
+
+def make_configs(
+    threads: int, batches: list[int], tmp: Path, ov: bool, lite0: bool = True
+) -> list[Config]:
     import torch
 
     from dermcad.export.onnx_export import export_onnx
@@ -179,6 +195,9 @@ def make_configs(threads: int, batches: list[int], tmp: Path, ov: bool) -> list[
     if ov:
         for prec, fn in ov_fns(fp32, calib, threads, 256).items():
             runs.append(("resnet18-256", "openvino", prec, fn))
+        runs.append(("resnet18-256", "openvino-pkg", "int8", pkg_fn(fp32, calib, threads, tmp)))
+    if not lite0:
+        return [Config(m, r, p, b, fn) for m, r, p, fn in runs for b in batches]
     # shipped Lite0 at 224 px
     lite = ROOT / "models" / "ham10000-lite0-224"
     lite_calib = real_batches(preprocess_spec_for("tf_efficientnet_lite0", 224), 32)
@@ -209,12 +228,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=1.0, help="minimum time per measurement")
     parser.add_argument("--no-openvino", action="store_true")
+    parser.add_argument("--no-lite0", action="store_true", help="ResNet18 only")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     peak = measure_peak(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        configs = make_configs(args.threads, batches, Path(tmp), not args.no_openvino)
+        configs = make_configs(
+            args.threads, batches, Path(tmp), not args.no_openvino, not args.no_lite0
+        )
         rng = np.random.default_rng(0)
         inputs = {
             (m, b): rng.standard_normal((b, 3, s, s), dtype=np.float32)
