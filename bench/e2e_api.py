@@ -10,9 +10,19 @@ threads) and ``bench/thesis_server.py`` on 127.0.0.1, then, in the same run:
    decoding, to_array, the same ModelRunner/session settings, the same TTA; no HTTP, queue or
    storage) and the thesis-style server, interleaved (API, in-process, thesis, API, ...).
 2. latency: single-image ``POST /predict`` + ``GET /from_task`` with 1, 4 and 16 concurrent clients
-   (bounded loops), p50/p95/p99, and the in-process time for one image.
+   (bounded loops), p50/p95/p99, and the in-process time for one image: back to back, and after
+   ``--idle-ms`` of idling before each image (not timed), because a model call that follows an
+   idle pause is slower on this kind of machine and a server's worker idles between requests.
 3. memory: the server's RSS (``/proc/PID/status``) after each of the bulk requests of a run of
    ``--rss-images`` images.
+
+``--before-src DIR`` adds a second ``dermcad serve`` run from another source tree
+(``PYTHONPATH=DIR/src``, e.g. a ``git worktree`` of the commit before a change), measured as
+``api_before`` in the same rounds (the two servers' order alternates per round) and in the same
+latency loops, for a same-run before/after:
+
+    git worktree add --detach /tmp/dermcad-before <commit>
+    python bench/e2e_api.py --threads 1 --before-src /tmp/dermcad-before --json ...
 """
 
 from __future__ import annotations
@@ -147,6 +157,35 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1000, q))
 
 
+def start_serve(
+    args: argparse.Namespace, data_dir: Path, log_path: Path, src: Path | None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``dermcad serve`` on a free port (from ``src``'s source tree if given)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DERMCAD_REGISTRY": str(ROOT / "models"),
+        "DERMCAD_DATA_DIR": str(data_dir),
+        "DERMCAD_WORKERS": "1",
+        "DERMCAD_THREADS_PER_WORKER": str(args.threads),
+        "DERMCAD_BATCH_SIZE": str(args.batch_size),
+        "DERMCAD_DEFAULT_MODEL": args.model,
+        "DERMCAD_MODELS": args.model,
+        "DERMCAD_ONNX_PROVIDERS": args.providers,
+    }
+    if src is not None:
+        env["PYTHONPATH"] = str(src / "src")
+    exe = Path(sys.executable).parent / "dermcad"
+    log = log_path.open("wb")
+    server = subprocess.Popen(
+        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    return server, f"http://127.0.0.1:{port}"
+
+
 def start_servers(args: argparse.Namespace, tmp: Path) -> tuple[Any, Any, str, str]:
     import torch
 
@@ -156,26 +195,8 @@ def start_servers(args: argparse.Namespace, tmp: Path) -> tuple[Any, Any, str, s
     torch.save(
         build_model(ModelConfig(net_type="resnet18"), load_pretrained=False).state_dict(), weights
     )
-    port, tport = free_port(), free_port()
-    env = {
-        **os.environ,
-        "DERMCAD_REGISTRY": str(ROOT / "models"),
-        "DERMCAD_DATA_DIR": str(tmp / "data"),
-        "DERMCAD_WORKERS": "1",
-        "DERMCAD_THREADS_PER_WORKER": str(args.threads),
-        "DERMCAD_BATCH_SIZE": str(args.batch_size),
-        "DERMCAD_DEFAULT_MODEL": args.model,
-        "DERMCAD_MODELS": args.model,
-        "DERMCAD_ONNX_PROVIDERS": args.providers,
-    }
-    exe = Path(sys.executable).parent / "dermcad"
-    log = (tmp / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
+    tport = free_port()
+    server, base = start_serve(args, tmp / "data", tmp / "serve.log", None)
     thesis = subprocess.Popen(
         [
             sys.executable,
@@ -189,7 +210,41 @@ def start_servers(args: argparse.Namespace, tmp: Path) -> tuple[Any, Any, str, s
         ],
         stdout=subprocess.DEVNULL,
     )
-    return server, thesis, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{tport}"
+    return server, thesis, base, f"http://127.0.0.1:{tport}"
+
+
+def bulk_rounds(
+    args: argparse.Namespace,
+    apis: dict[str, str],
+    inproc: InProcess,
+    tbase: str,
+    files: list[tuple[str, bytes]],
+) -> dict[str, list[float]]:
+    """Seconds per bulk, interleaved: the API server(s) (order alternating), in-process, thesis."""
+    params = {"model_id": args.model, "tta": args.tta}
+    times: dict[str, list[float]] = {**{k: [] for k in apis}, "in_process": [], "thesis": []}
+    for r in range(args.rounds):
+        for name in list(apis) if r % 2 == 0 else list(apis)[::-1]:
+            times[name].append(bulk(apis[name], files, params))
+        times["in_process"].append(inproc.run(files))
+        times["thesis"].append(bulk(tbase, files, {}))
+    return times
+
+
+def latencies(
+    args: argparse.Namespace, apis: dict[str, str], files: list[tuple[str, bytes]]
+) -> dict[str, dict[int, dict[str, float]]]:
+    lat: dict[str, dict[int, dict[str, float]]] = {k: {} for k in apis}
+    for clients, per in ((1, 20), (4, 8), (16, 4)):
+        for name, base in apis.items():
+            vals = latency(base, files, clients, per, args.tta)
+            lat[name][clients] = {
+                "n": len(vals),
+                "p50_ms": pct(vals, 50),
+                "p95_ms": pct(vals, 95),
+                "p99_ms": pct(vals, 99),
+            }
+    return lat
 
 
 def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -200,27 +255,30 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     sizes = [Image.open(p).size for p in paths[: args.images]]
     mpix = statistics.mean(w * h for w, h in sizes) / 1e6
     server, thesis, base, tbase = start_servers(args, tmp)
+    procs = [server, thesis]
+    apis = {"api": base}
+    if args.before_src is not None:
+        before, apis["api_before"] = start_serve(
+            args, tmp / "data-before", tmp / "serve-before.log", args.before_src
+        )
+        procs.append(before)
     try:
         wait_ready(base + "/readyz", server)
         wait_ready(tbase + "/healthz", thesis)
+        if args.before_src is not None:
+            wait_ready(apis["api_before"] + "/readyz", before)
         params = {"model_id": args.model, "tta": args.tta}
         inproc = InProcess(args.model, args.threads, args.batch_size, args.tta, args.providers)
-        bulk(base, files[:8], params), inproc.run(files[:8]), bulk(tbase, files[:2], {})  # warm
-        times: dict[str, list[float]] = {"api": [], "in_process": [], "thesis": []}
-        for _ in range(args.rounds):  # interleaved
-            times["api"].append(bulk(base, files, params))
-            times["in_process"].append(inproc.run(files))
-            times["thesis"].append(bulk(tbase, files, {}))
+        for api in apis.values():  # warm
+            bulk(api, files[:8], params)
+        inproc.run(files[:8]), bulk(tbase, files[:2], {})
+        times = bulk_rounds(args, apis, inproc, tbase, files)
         one = [inproc.run(files[i : i + 1]) for i in range(min(20, len(files)))]
-        lat = {}
-        for clients, per in ((1, 20), (4, 8), (16, 4)):
-            vals = latency(base, files, clients, per, args.tta)
-            lat[clients] = {
-                "n": len(vals),
-                "p50_ms": pct(vals, 50),
-                "p95_ms": pct(vals, 95),
-                "p99_ms": pct(vals, 99),
-            }
+        one_idle = []  # the same, after the CPU idled (as a server's worker does between requests)
+        for i in range(min(20, len(files))):
+            time.sleep(args.idle_ms / 1000)
+            one_idle.append(inproc.run(files[i : i + 1]))
+        lat = latencies(args, apis, files)
         rss = [rss_mib(server.pid)]
         done = 0
         while done < args.rss_images:
@@ -228,10 +286,11 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             done += len(files)
             rss.append(rss_mib(server.pid))
     finally:
-        for proc in (server, thesis):
+        for proc in procs:
             proc.terminate()
             proc.wait(timeout=30)
     ips = {k: [len(files) / t for t in v] for k, v in times.items()}
+    in_process = statistics.median(ips["in_process"])
     return {
         "threads": args.threads,
         "providers": args.providers,
@@ -241,11 +300,19 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "mean_megapixels": mpix,
         "batch_size": args.batch_size,
         "rounds": args.rounds,
+        "before_src": None if args.before_src is None else str(args.before_src),
         "images_per_s": ips,
-        "api_over_in_process": statistics.median(ips["api"]) / statistics.median(ips["in_process"]),
+        "over_in_process": {k: statistics.median(ips[k]) / in_process for k in apis},
+        "api_over_in_process": statistics.median(ips["api"]) / in_process,
         "api_over_thesis": statistics.median(ips["api"]) / statistics.median(ips["thesis"]),
         "in_process_one_image_ms": {"p50": pct(one, 50), "p95": pct(one, 95)},
-        "latency": lat,
+        "in_process_one_image_after_idle_ms": {
+            "idle_ms": args.idle_ms,
+            "p50": pct(one_idle, 50),
+            "p95": pct(one_idle, 95),
+        },
+        "latency": lat["api"],
+        "latency_by_server": lat,
         "rss_mib_per_bulk": rss,
         "rss_images": done,
     }
@@ -263,6 +330,18 @@ def main() -> None:
     parser.add_argument(
         "--providers", default="CPUExecutionProvider", help="DERMCAD_ONNX_PROVIDERS (OpenVINO...)"
     )
+    parser.add_argument(
+        "--idle-ms",
+        type=float,
+        default=20.0,
+        help="idle pause before each image of the second in-process one-image measurement",
+    )
+    parser.add_argument(
+        "--before-src",
+        type=Path,
+        default=None,
+        help="a second source tree (e.g. a git worktree) whose server runs as api_before",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -270,19 +349,28 @@ def main() -> None:
     print(
         f"model {r['model']} ({r['providers']}) tta={r['tta']} threads={r['threads']} "
         f"{r['images']} JPEGs "
-        f"(mean {r['mean_megapixels']:.2f} MP), rounds interleaved: API, in-process, thesis"
+        f"(mean {r['mean_megapixels']:.2f} MP), rounds interleaved: API(s), in-process, thesis"
     )
     print(f"{'pipeline':12} {'img/s per round':30} {'median':>7}")
     for k, v in r["images_per_s"].items():
         print(f"{k:12} {', '.join(f'{x:.1f}' for x in v):30} {statistics.median(v):7.1f}")
-    print(
-        f"API / in-process {r['api_over_in_process']:.0%}; API / thesis {r['api_over_thesis']:.1f}x"
-    )
+    for k, v in r["over_in_process"].items():
+        print(f"{k} / in-process {v:.0%}")
+    print(f"API / thesis {r['api_over_thesis']:.1f}x")
     o = r["in_process_one_image_ms"]
     print(f"in-process one image: p50 {o['p50']:.1f} ms, p95 {o['p95']:.1f} ms")
-    print(f"{'clients':>7} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
-    for c, v in r["latency"].items():
-        print(f"{c:>7} {v['n']:>4} {v['p50_ms']:8.1f} {v['p95_ms']:8.1f} {v['p99_ms']:8.1f}")
+    o = r["in_process_one_image_after_idle_ms"]
+    print(
+        f"in-process one image after {o['idle_ms']:.0f} ms idle: p50 {o['p50']:.1f} ms, "
+        f"p95 {o['p95']:.1f} ms"
+    )
+    print(f"{'server':10} {'clients':>7} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    for name, by_clients in r["latency_by_server"].items():
+        for c, v in by_clients.items():
+            print(
+                f"{name:10} {c:>7} {v['n']:>4} {v['p50_ms']:8.1f} {v['p95_ms']:8.1f} "
+                f"{v['p99_ms']:8.1f}"
+            )
     print(
         f"server RSS MiB after each bulk of {r['images']} ({r['rss_images']} images): "
         + " ".join(f"{x:.0f}" for x in r["rss_mib_per_bulk"])

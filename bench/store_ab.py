@@ -7,6 +7,10 @@ Variant B is a bench-only launcher (``--png0-serve``): it patches Pillow's PNG s
 process to compress_level=0 and then runs ``create_app(load_settings())`` with uvicorn, exactly as
 ``dermcad serve`` would. Both servers: embedded back end, one worker, ``--threads`` threads,
 Lite0 float32, TTA 1. Bulks of 64 isic-real JPEGs alternate A, B, A, B, ...
+
+Historical: it measured the store of commits up to a21e6bc. Since 2a60d67 the store writes no PNG
+(it keeps the model-ready pixels and a small JPEG display copy), so the patch changes nothing; a
+before/after of a store change is now ``bench/e2e_api.py --before-src <worktree>``.
 """
 
 from __future__ import annotations

@@ -99,3 +99,17 @@ def test_prepared_pixels_give_exactly_the_preprocessed_input(size: tuple[int, in
         width, height = display.size
     assert abs(width / height - size[0] / size[1]) < 0.02  # aspect kept, unlike the model input
     assert (prepared.width, prepared.height) == size
+
+
+def test_the_display_copy_drops_exif_even_without_an_orientation() -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCameraMaker"
+    out = io.BytesIO()
+    Image.new("RGB", (700, 300), "red").save(out, format="JPEG", exif=exif.tobytes())
+    spec = PreprocessSpec(img_size=64)
+    prepared = prepare_uploaded_file(
+        out.getvalue(), "a.jpg", spec, max_bytes=10**7, max_pixels=10**7
+    )
+    assert b"SecretCameraMaker" not in prepared.display
+    with Image.open(io.BytesIO(prepared.display)) as display:
+        assert not display.getexif() and display.size == (175, 75)  # draft-decoded to 1/4

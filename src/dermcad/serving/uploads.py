@@ -78,11 +78,15 @@ def prepare_upload(upload: Upload, spec: PreprocessSpec) -> PreparedImage:
 
 def display_jpeg(image: Image.Image) -> bytes:
     """A JPEG of ``image`` shrunk to :data:`DISPLAY_MAX_SIDE` (aspect kept), no metadata."""
-    small = image.convert("RGB")  # a copy: thumbnail() works in place
-    if max(small.size) > DISPLAY_MAX_SIDE:
-        small.thumbnail((DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE), Image.Resampling.BILINEAR)
+    small = image if image.mode == "RGB" else image.convert("RGB")
+    longest = max(small.size)
+    if longest > DISPLAY_MAX_SIDE:
+        scale = DISPLAY_MAX_SIDE / longest
+        size = (max(1, round(small.width * scale)), max(1, round(small.height * scale)))
+        small = small.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
     out = io.BytesIO()
-    small.save(out, format="JPEG", quality=DISPLAY_JPEG_QUALITY)
+    # The decoded image's info may still hold the upload's EXIF block: never write it.
+    small.save(out, format="JPEG", quality=DISPLAY_JPEG_QUALITY, exif=b"")
     return out.getvalue()
 
 
