@@ -2,8 +2,9 @@
 # One prepared GPU call (docs/models.md, docs/performance.md section 4): training throughput on
 # synthetic tensors, then three runs side by side on the one GPU, each evaluated on train and val
 # (TTA 8). The test split is evaluated afterwards on the CPU (its images do not travel: the
-# device's working tree is limited to 64 MiB). Needs the folder bench/prepare_device_carry.sh
-# writes (.carry: train+val images, index, split, wheels, Lite0 weights). On the device:
+# device's working tree is limited to 64 MiB of disk blocks). Needs the folder
+# bench/prepare_device_carry.sh writes (.carry: ham.tgz with the train+val images, index and
+# split; wheels; Lite0 weights). On the device:
 #   bash bench/device_train_batch.sh
 # Local dry run on the CPU:  SKIP_PIP=1 DEVICE=cpu SMOKE=1 OUT=/tmp/out bash bench/device_train_batch.sh
 # $OUT receives: log.txt, runs.tgz (every run directory without checkpoints, plus the throughput
@@ -24,6 +25,8 @@ if [ -z "${SKIP_PIP:-}" ]; then
   export PYTHONPATH=/tmp/site:$PWD/src
 fi
 export PYTHONUNBUFFERED=1
+H=$WORK/ham
+if [ ! -d "$H" ]; then mkdir -p "$WORK" && tar xzf "$C/ham.tgz" -C "$WORK" || exit 1; fi
 D="python3 $PWD/bench/dermcad_stages.py"
 nvidia-smi -L 2>/dev/null || true
 python3 -c "import torch, timm, albumentations; print('torch', torch.__version__, 'timm', timm.__version__, 'albumentations', albumentations.__version__, 'cuda', torch.cuda.is_available())" || exit 1
@@ -42,7 +45,7 @@ python3 bench/train_throughput.py --device "$DEVICE" "${tp[@]}" --json "$WORK/tr
 python3 bench/train_throughput.py --device "$DEVICE" --net tf_efficientnet_lite0 "${tp[@]}" \
   --json "$WORK/train_gpu_lite0.json"
 
-data=(--index "$C/ham/ham10000.csv" --split "$C/ham/ham10000-split.json" --no-progress --device "$DEVICE")
+data=(--index "$H/ham10000.csv" --split "$H/ham10000-split.json" --no-progress --device "$DEVICE")
 lite0=(configs/ham10000/tf_efficientnet_lite0-224.yaml --set "model.pretrained=$C/lite0-fp16.pth" --epochs 10)
 declare -A runs=(
   [lite0-ema]="${lite0[*]} --set ema_decay=0.998"
@@ -80,6 +83,6 @@ PY
 stamp "Lite0 chosen on validation: $best"
 cp "$WORK/$best/best.pt" "$OUT/lite0-best.pt"
 split -b 15M -d "$WORK/resnet18/best.pt" "$OUT/resnet18-best.pt.part-"
-tar czf "$OUT/runs.tgz" -C "$WORK" --exclude='*.pt' .
+tar czf "$OUT/runs.tgz" -C "$WORK" --exclude='*.pt' --exclude=ham .
 ls -la "$OUT"
 stamp done
