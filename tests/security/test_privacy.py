@@ -42,7 +42,8 @@ def test_images_records_and_names_are_gone_after_the_ttl(serve: AppFactory, tmp_
         task_id = client.post("/predict_bulk", files=files).json()["task_uuid"]
         items = _wait_done(client, task_id)
         assert [item["name"] for item in items] == [f"{SECRET}-{i}.jpg" for i in range(3)]
-        assert len(stored_files(data_dir)) == 6  # three images, three heat-map arrays
+        # per image: the model-ready pixels, the display copy and the heat-map array
+        assert len(stored_files(data_dir)) == 9
         deadline = time.monotonic() + 15
         while (stored_files(data_dir) or task_rows(data_dir)) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -126,14 +127,16 @@ def test_exif_gps_xmp_and_text_chunks_are_never_stored_or_returned(
         for marker in MARKERS:
             assert marker not in body
     stored = _all_bytes(data_dir)
-    assert len([name for name in stored if name.endswith(".png")]) == 2
+    assert len([name for name in stored if name.endswith(".display.jpg")]) == 2
+    assert len([name for name in stored if name.endswith(".input.npy")]) == 2
     for name, data in stored.items():
         for marker in MARKERS:
             assert marker not in data, f"{marker!r} stored in {name}"
-        if name.endswith(".png"):
-            with Image.open(io.BytesIO(data)) as png:
-                assert not png.getexif() and not png.text and "exif" not in png.info
-                assert "xmp" not in png.info and "icc_profile" not in png.info
+        if name.endswith(".jpg"):
+            with Image.open(io.BytesIO(data)) as display:
+                assert not display.getexif() and "exif" not in display.info
+                assert "xmp" not in display.info and "icc_profile" not in display.info
+                assert "comment" not in display.info
 
 
 def test_logs_never_hold_image_bytes(

@@ -101,15 +101,18 @@ def test_prepared_pixels_give_exactly_the_preprocessed_input(size: tuple[int, in
     assert (prepared.width, prepared.height) == size
 
 
-def test_the_display_copy_drops_exif_even_without_an_orientation() -> None:
+def test_the_display_copy_drops_exif_and_comments_even_without_an_orientation() -> None:
     exif = Image.Exif()
     exif[0x010F] = "SecretCameraMaker"
     out = io.BytesIO()
-    Image.new("RGB", (700, 300), "red").save(out, format="JPEG", exif=exif.tobytes())
+    Image.new("RGB", (700, 300), "red").save(
+        out, format="JPEG", exif=exif.tobytes(), comment=b"SecretComment"
+    )
     spec = PreprocessSpec(img_size=64)
     prepared = prepare_uploaded_file(
         out.getvalue(), "a.jpg", spec, max_bytes=10**7, max_pixels=10**7
     )
     assert b"SecretCameraMaker" not in prepared.display
+    assert b"SecretComment" not in prepared.display
     with Image.open(io.BytesIO(prepared.display)) as display:
         assert not display.getexif() and display.size == (175, 75)  # draft-decoded to 1/4

@@ -84,9 +84,11 @@ def display_jpeg(image: Image.Image) -> bytes:
         scale = DISPLAY_MAX_SIDE / longest
         size = (max(1, round(small.width * scale)), max(1, round(small.height * scale)))
         small = small.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+    # Pixels only: the decoded image's info still holds the upload's EXIF, comment, XMP or ICC
+    # blocks, and Pillow writes some of them back by default (the JPEG comment does).
+    bare = Image.frombytes("RGB", small.size, small.tobytes())
     out = io.BytesIO()
-    # The decoded image's info may still hold the upload's EXIF block: never write it.
-    small.save(out, format="JPEG", quality=DISPLAY_JPEG_QUALITY, exif=b"")
+    bare.save(out, format="JPEG", quality=DISPLAY_JPEG_QUALITY)
     return out.getvalue()
 
 
