@@ -18,8 +18,10 @@ rounds interleaved, images per second:
 - ``api-1w2t-fp32``: the float32 package on ONNX Runtime, same server, one bulk;
 - ``in-process``: decode_image (draft) + to_array + ModelRunner.predict of the int8 package, two
   threads, no HTTP, queue or storage;
-- ``thesis``: bench/thesis_server.py with 2 PyTorch threads (ResNet18 eager float32, the model
-  read from disk on every request, full-size decoding, inference in the event loop).
+- ``thesis-Nt``: bench/thesis_server.py with N PyTorch threads (``--thesis-threads``, default 1
+  and 2; ResNet18 eager float32, the model read from disk on every request, full-size decoding,
+  inference in the event loop). Its two PyTorch threads collapse when the other core is busy, so
+  the one-thread server is the stable reference.
 """
 
 from __future__ import annotations
@@ -197,11 +199,13 @@ def measure(args: argparse.Namespace, registry: Path, tmp: Path) -> dict[str, An
     files = make_jpegs(args.images, (1024, 768), 90)
     api_a, base_a = start_api(registry, tmp, 1, 2, args.batch_size)
     api_b, base_b = start_api(registry, tmp, 2, 1, args.batch_size)
-    thesis, base_t = start_thesis(tmp, 2)
+    theses = {n: start_thesis(tmp, n) for n in args.thesis_threads}
+    load_before = os.getloadavg()
     try:
         for proc, url in ((api_a, base_a + "/readyz"), (api_b, base_b + "/readyz")):
             wait_ready(url, proc, timeout=300)
-        wait_ready(base_t + "/healthz", thesis)
+        for proc, base_t in theses.values():
+            wait_ready(base_t + "/healthz", proc)
         inproc = InProcess(registry, INT8_ID, 2, args.batch_size)
         variants: dict[str, Callable[[], float]] = {
             "api-1w2t": lambda: concurrent_bulks(base_a, files, 1, INT8_ID),
@@ -209,8 +213,9 @@ def measure(args: argparse.Namespace, registry: Path, tmp: Path) -> dict[str, An
             "api-2w1t-2bulks": lambda: concurrent_bulks(base_b, files, 2, INT8_ID),
             "api-1w2t-fp32": lambda: concurrent_bulks(base_a, files, 1, FP32_ID),
             "in-process": lambda: inproc.run(files),
-            "thesis": lambda: bulk(base_t, files, {}),
         }
+        for n, (_, base_t) in theses.items():
+            variants[f"thesis-{n}t"] = lambda base_t=base_t: bulk(base_t, files, {})
         for fn in variants.values():  # warm-up: first compile, first requests
             fn()
         times: dict[str, list[float]] = {name: [] for name in variants}
@@ -219,7 +224,7 @@ def measure(args: argparse.Namespace, registry: Path, tmp: Path) -> dict[str, An
                 times[name].append(fn())
         rss = {"api-1w2t": rss_mib(api_a.pid), "api-2w1t": rss_mib(api_b.pid)}
     finally:
-        for proc in (api_a, api_b, thesis):
+        for proc in (api_a, api_b, *(proc for proc, _ in theses.values())):
             proc.terminate()
             proc.wait(timeout=30)
     ips = {k: [round(len(files) / t, 1) for t in v] for k, v in times.items()}
@@ -233,8 +238,12 @@ def measure(args: argparse.Namespace, registry: Path, tmp: Path) -> dict[str, An
         "cpus": os.cpu_count(),
         "images_per_s": ips,
         "median_images_per_s": median,
-        "best_api_over_thesis": max(v for k, v in median.items() if k.startswith("api-"))
-        / median["thesis"],
+        "best_api_over_thesis": {
+            k: max(v for k, v in median.items() if k.startswith("api-")) / median[k]
+            for k in median
+            if k.startswith("thesis")
+        },
+        "load_average_before_after": [load_before, os.getloadavg()],
         "server_rss_mib": rss,
     }
 
@@ -248,6 +257,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--thesis-threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -265,7 +275,9 @@ def main() -> None:
     for name, values in result["images_per_s"].items():
         rounds = ", ".join(f"{v:.1f}" for v in values)
         print(f"{name:18} {rounds:26} {result['median_images_per_s'][name]:7.1f}")
-    print(f"best API / thesis: {result['best_api_over_thesis']:.1f}x")
+    for name, ratio in result["best_api_over_thesis"].items():
+        print(f"best API / {name}: {ratio:.1f}x")
+    print(f"load average before, after: {result['load_average_before_after']}")
     print(f"server RSS MiB: {result['server_rss_mib']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
