@@ -168,6 +168,9 @@ def start_serve(
         "DERMCAD_DATA_DIR": str(data_dir),
         "DERMCAD_WORKERS": "1",
         "DERMCAD_THREADS_PER_WORKER": str(args.threads),
+        # Decode as many files at once as the in-process loop has threads for the model: with
+        # --threads 1 both decode one file at a time, so the comparison stays one core each.
+        "DERMCAD_DECODE_CONCURRENCY": str(args.threads),
         "DERMCAD_BATCH_SIZE": str(args.batch_size),
         "DERMCAD_DEFAULT_MODEL": args.model,
         "DERMCAD_MODELS": args.model,

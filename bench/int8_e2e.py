@@ -15,6 +15,8 @@ rounds interleaved, images per second:
   images, then ``GET /from_task``; ``api-1w2t-2bulks``: the same server, two concurrent bulks of
   half the images each; ``api-2w1t-2bulks``: a second server with 2 workers x 1 thread, two
   concurrent bulks (one bulk is one task, and a task runs on one worker);
+- ``api-1w2t-decode1``: a third server as the first, decoding the files of a request one at a
+  time (``DERMCAD_DECODE_CONCURRENCY=1``; the others use the default, the CPUs, here 2);
 - ``api-1w2t-fp32``: the float32 package on ONNX Runtime, same server, one bulk;
 - ``in-process``: decode_image (draft) + to_array + ModelRunner.predict of the int8 package, two
   threads, no HTTP, queue or storage;
@@ -119,19 +121,23 @@ def make_jpegs(n: int, size: tuple[int, int], quality: int) -> list[tuple[str, b
     return out
 
 
-def start_api(registry: Path, tmp: Path, workers: int, threads: int, batch: int) -> tuple[Any, str]:
+def start_api(
+    registry: Path, tmp: Path, workers: int, threads: int, batch: int, decode: int = 0
+) -> tuple[Any, str]:
+    """``dermcad serve``; ``decode``: DERMCAD_DECODE_CONCURRENCY (0: its default, the CPUs)."""
     port = free_port()
     env = {
         **os.environ,
         "DERMCAD_REGISTRY": str(registry),
-        "DERMCAD_DATA_DIR": str(tmp / f"data-{workers}w{threads}t"),
+        "DERMCAD_DATA_DIR": str(tmp / f"data-{workers}w{threads}t{decode}d"),
+        "DERMCAD_DECODE_CONCURRENCY": str(decode),
         "DERMCAD_WORKERS": str(workers),
         "DERMCAD_THREADS_PER_WORKER": str(threads),
         "DERMCAD_BATCH_SIZE": str(batch),
         "DERMCAD_DEFAULT_MODEL": INT8_ID,
         "DERMCAD_MODELS": f"{INT8_ID},{FP32_ID}",
     }
-    log = (tmp / f"serve-{workers}w{threads}t.log").open("wb")
+    log = (tmp / f"serve-{workers}w{threads}t{decode}d.log").open("wb")
     exe = Path(sys.executable).parent / "dermcad"
     proc = subprocess.Popen(
         [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -199,16 +205,23 @@ def measure(args: argparse.Namespace, registry: Path, tmp: Path) -> dict[str, An
     files = make_jpegs(args.images, (1024, 768), 90)
     api_a, base_a = start_api(registry, tmp, 1, 2, args.batch_size)
     api_b, base_b = start_api(registry, tmp, 2, 1, args.batch_size)
+    # The same server as api_a decoding one file at a time (as before decode_concurrency).
+    api_c, base_c = start_api(registry, tmp, 1, 2, args.batch_size, decode=1)
     theses = {n: start_thesis(tmp, n) for n in args.thesis_threads}
     load_before = os.getloadavg()
     try:
-        for proc, url in ((api_a, base_a + "/readyz"), (api_b, base_b + "/readyz")):
+        for proc, url in (
+            (api_a, base_a + "/readyz"),
+            (api_b, base_b + "/readyz"),
+            (api_c, base_c + "/readyz"),
+        ):
             wait_ready(url, proc, timeout=300)
         for proc, base_t in theses.values():
             wait_ready(base_t + "/healthz", proc)
         inproc = InProcess(registry, INT8_ID, 2, args.batch_size)
         variants: dict[str, Callable[[], float]] = {
             "api-1w2t": lambda: concurrent_bulks(base_a, files, 1, INT8_ID),
+            "api-1w2t-decode1": lambda: concurrent_bulks(base_c, files, 1, INT8_ID),
             "api-1w2t-2bulks": lambda: concurrent_bulks(base_a, files, 2, INT8_ID),
             "api-2w1t-2bulks": lambda: concurrent_bulks(base_b, files, 2, INT8_ID),
             "api-1w2t-fp32": lambda: concurrent_bulks(base_a, files, 1, FP32_ID),
@@ -224,7 +237,7 @@ def measure(args: argparse.Namespace, registry: Path, tmp: Path) -> dict[str, An
                 times[name].append(fn())
         rss = {"api-1w2t": rss_mib(api_a.pid), "api-2w1t": rss_mib(api_b.pid)}
     finally:
-        for proc in (api_a, api_b, *(proc for proc, _ in theses.values())):
+        for proc in (api_a, api_b, api_c, *(proc for proc, _ in theses.values())):
             proc.terminate()
             proc.wait(timeout=30)
     ips = {k: [round(len(files) / t, 1) for t in v] for k, v in times.items()}

@@ -212,3 +212,45 @@ def test_streamed_body_over_the_limit_is_413(serve: AppFactory, tiny: Tiny, tmp_
         )
     assert response.status_code == 413
     assert _task_count(tmp_path / "data") == 0
+
+
+def _bulk_items(client: TestClient, files: list[tuple[str, tuple[str, bytes, str]]]) -> list[dict]:
+    response = client.post("/predict_bulk", files=files)
+    assert response.status_code == 200, response.text
+    return list(client.get(f"/from_task/{response.json()['task_uuid']}").json())
+
+
+def test_files_decoded_together_keep_their_order_and_results(
+    serve: AppFactory, tiny: Tiny, tmp_path: Path
+) -> None:
+    """Several files of a request decode at the same time; the task is the same as one by one."""
+    images = tiny.images[:12][::-1]
+    files = [("files", upload(p, f"{i:02d}-{p.name}")) for i, p in enumerate(images)]
+    answers = []
+    for window in (1, 3):
+        with serve(tmp_path / f"data-{window}", decode_concurrency=window) as client:
+            answers.append(_bulk_items(client, files))
+    one_by_one, together = answers
+    assert [i["name"] for i in together] == [name for _, (name, _, _) in files]
+    assert [i["probabilities"] for i in together] == [i["probabilities"] for i in one_by_one]
+
+
+def test_a_refused_file_among_files_decoding_together_queues_nothing(
+    serve: AppFactory, tiny: Tiny, tmp_path: Path
+) -> None:
+    data = tiny.images[1].read_bytes()
+    good = [("files", upload(p)) for p in tiny.images[:5]]
+    cut = ("files", ("cut.jpg", data[: len(data) // 2], "image/jpeg"))
+    for position in (1, 5):  # inside the first window, and after it
+        data_dir = tmp_path / f"data-{position}"
+        with serve(data_dir, decode_concurrency=4) as client:
+            response = _refused(client, data_dir, [*good[:position], cut, *good[position:]])
+        assert response.status_code == 422
+        assert "cut.jpg" in response.json()["detail"]
+
+
+def test_decode_window_defaults_to_the_cpus_at_most_four(tiny: Tiny, tmp_path: Path) -> None:
+    from api.conftest import make_settings
+
+    assert 1 <= make_settings(tiny, tmp_path).decode_window() <= 4
+    assert make_settings(tiny, tmp_path, decode_concurrency=7).decode_window() == 7

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,39 +31,63 @@ POLL_PAUSE_MAX = 0.1
 async def validate_uploads(
     state: ServingState, files: Sequence[UploadFile], spec: PreprocessSpec
 ) -> list[PreparedImage]:
-    """Read, decode and prepare the files one at a time (only one file's bytes in memory at once):
-    what is kept of each is its model-ready pixels and a small display copy.
+    """Read, decode and prepare the files, in order: what is kept of each is its model-ready
+    pixels and a small display copy.
 
-    Refuses too many files or one too large (413), and any file that is not a usable image
-    (415, 413, 422, naming the file).
+    Up to ``decode_window()`` files are decoded at the same time in worker threads (Pillow
+    releases the GIL while it decodes and resizes), so at most that many files' bytes are in
+    memory at once. Refuses too many files or one too large (413), and any file that is not a
+    usable image (415, 413, 422, naming the file); the files after a refused one are dropped.
     """
     limits = state.settings
     if not files:
         raise HTTPException(422, "no image was uploaded")
     if len(files) > limits.max_files:
         raise HTTPException(413, f"{len(files)} files, more than the limit of {limits.max_files}")
+    window = limits.decode_window()
+    pending: deque[asyncio.Task[PreparedImage]] = deque()
     uploads: list[PreparedImage] = []
-    for i, upload in enumerate(files):
-        name = safe_label(upload.filename, i)
-        data = await upload.read(limits.max_file_bytes + 1)
-        if len(data) > limits.max_file_bytes:
-            raise HTTPException(
-                413, f"{name}: file larger than the limit of {limits.max_file_bytes} bytes"
-            )
-        try:
-            decoded = await run_in_threadpool(
-                prepare_uploaded_file,
-                data,
-                name,
-                spec,
-                max_bytes=limits.max_file_bytes,
-                max_pixels=limits.max_pixels,
-            )
-        except ImageError as exc:
-            raise HTTPException(exc.status, str(exc)) from exc
-        uploads.append(decoded)
-        del data
+    try:
+        for i, upload in enumerate(files):
+            name = safe_label(upload.filename, i)
+            data = await upload.read(limits.max_file_bytes + 1)
+            if len(data) > limits.max_file_bytes:
+                raise HTTPException(
+                    413, f"{name}: file larger than the limit of {limits.max_file_bytes} bytes"
+                )
+            pending.append(asyncio.create_task(_prepare(data, name, spec, state)))
+            del data
+            if len(pending) >= window:
+                uploads.append(await _settled(pending.popleft()))
+        while pending:
+            uploads.append(await _settled(pending.popleft()))
+    finally:
+        for task in pending:  # a file was refused: the decodes still running are not wanted
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
     return uploads
+
+
+async def _prepare(
+    data: bytes, name: str, spec: PreprocessSpec, state: ServingState
+) -> PreparedImage:
+    limits = state.settings
+    return await run_in_threadpool(
+        prepare_uploaded_file,
+        data,
+        name,
+        spec,
+        max_bytes=limits.max_file_bytes,
+        max_pixels=limits.max_pixels,
+    )
+
+
+async def _settled(task: asyncio.Task[PreparedImage]) -> PreparedImage:
+    try:
+        return await task
+    except ImageError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
 
 
 async def submit(

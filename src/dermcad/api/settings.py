@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         default=0, ge=0, description="ONNX Runtime intra-op threads per worker (0: CPUs/workers)"
     )
     batch_size: int = Field(default=16, ge=1, le=256, description="images per model call")
+    decode_concurrency: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="files of one request decoded at the same time (0: the CPUs, at most 4)",
+    )
     from_task_wait: float = Field(
         default=300.0, ge=0, description="longest /from_task waits for a task (seconds)"
     )
@@ -138,6 +144,12 @@ class Settings(BaseSettings):
         if any(len(key.get_secret_value()) < 16 for key in value):
             raise ValueError("API keys must have at least 16 characters")
         return value
+
+    def decode_window(self) -> int:
+        """How many files of one request are decoded at the same time."""
+        if self.decode_concurrency:
+            return self.decode_concurrency
+        return max(1, min(4, os.cpu_count() or 1))
 
     def intra_op_threads(self) -> int:
         if self.threads_per_worker:
