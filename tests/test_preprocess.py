@@ -19,6 +19,7 @@ from dermcad.preprocess import (
     UnsupportedImageError,
     decode_image,
     preprocess,
+    resize,
     sniff_format,
     to_array,
 )
@@ -139,3 +140,21 @@ def test_spec_round_trips_through_a_dict() -> None:
     assert PreprocessSpec.from_dict(spec.to_dict()) == spec
     with pytest.raises(ValueError, match="interpolation"):
         PreprocessSpec(interpolation="cubic")  # type: ignore[arg-type]
+
+
+def test_arrays_give_what_images_give() -> None:
+    """An HWC uint8 array, already the model's size (what task stores keep) or not, is
+    preprocessed exactly as the same pixels as a PIL image; a grey array is refused."""
+    spec = PreprocessSpec(img_size=24, interpolation="bicubic")
+    rng = np.random.default_rng(3)
+    for shape in ((24, 24, 3), (30, 40, 3)):
+        pixels = rng.integers(0, 255, shape, dtype=np.uint8)
+        np.testing.assert_array_equal(
+            to_array(pixels, spec), to_array(Image.fromarray(pixels), spec)
+        )
+    image = Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8))
+    np.testing.assert_array_equal(
+        to_array(np.asarray(resize(image, spec)), spec), to_array(image, spec)
+    )
+    with pytest.raises(ValueError, match="RGB"):
+        to_array(np.zeros((24, 24), dtype=np.uint8), spec)

@@ -166,10 +166,15 @@ def resize(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
 
 
 def to_array(image: Image.Image | np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """Resize an RGB image (PIL or HWC uint8 array) and normalise it to a float32 CHW array."""
-    if isinstance(image, np.ndarray):
+    """Resize an RGB image (PIL or HWC uint8 array) and normalise it to a float32 CHW array.
+
+    An array already ``img_size`` square (what the task stores keep, the output of
+    :func:`resize`) is not resized again, so it skips the round trip through PIL."""
+    size = (spec.img_size, spec.img_size)
+    if isinstance(image, np.ndarray) and (image.dtype != np.uint8 or image.shape[:2] != size):
         image = Image.fromarray(image)
-    array = np.asarray(resize(image, spec), dtype=np.float32)
+    source = image if isinstance(image, np.ndarray) else resize(image, spec)
+    array = np.asarray(source, dtype=np.float32)
     if array.ndim != 3 or array.shape[2] != 3:
         raise ValueError(f"expected an RGB image, got an array of shape {array.shape}")
     mean = np.asarray(spec.mean, dtype=np.float32) * 255.0

@@ -66,10 +66,9 @@ class PreparedImage:
 
 def prepare_upload(upload: Upload, spec: PreprocessSpec) -> PreparedImage:
     """The model input and the display copy of a validated upload."""
-    pixels = np.asarray(resize(upload.image, spec), dtype=np.uint8)
     return PreparedImage(
         name=upload.name,
-        pixels=np.ascontiguousarray(pixels),
+        pixels=np.ascontiguousarray(resize(upload.image, spec), dtype=np.uint8),
         display=display_jpeg(upload.image),
         width=upload.width,
         height=upload.height,

@@ -56,11 +56,11 @@ class FolderImages:
         return Image.open(self.folder / display_name(index))
 
     def cam(self, index: int) -> np.ndarray | None:
-        path = self.folder / f"{index}.cam.npy"
+        path = self.folder / cam_name(index)
         return np.load(path, allow_pickle=False) if path.is_file() else None
 
     def save_cam(self, index: int, cam: np.ndarray) -> None:
-        np.save(self.folder / f"{index}.cam.npy", cam, allow_pickle=False)
+        np.save(self.folder / cam_name(index), cam, allow_pickle=False)
 
 
 def input_name(index: int) -> str:
@@ -69,6 +69,10 @@ def input_name(index: int) -> str:
 
 def display_name(index: int) -> str:
     return f"{index}.display.jpg"
+
+
+def cam_name(index: int) -> str:
+    return f"{index}.cam.npy"
 
 
 def run_task(
