@@ -1,5 +1,6 @@
 """Training and evaluation commands: ``train``, ``evaluate``, ``report``, ``augment-preview``,
-``import-thesis``, ``backbones``. Torch and friends are imported inside the commands."""
+``import-thesis``, ``ensemble``, ``backbones``. Torch and friends are imported inside the
+commands."""
 
 from __future__ import annotations
 
@@ -148,6 +149,22 @@ def import_thesis(
     typer.echo(f"wrote {import_thesis_checkpoint(checkpoint, out, img_size)}")
 
 
+@reports_user_errors
+def ensemble(
+    runs: list[Path] = typer.Argument(..., help="Run directories to combine (two or more)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Ensemble run directory to create."),
+    name: str = typer.Option(None, "--name", help="Its name (default: the folder's)."),
+) -> None:
+    """Combine trained runs into one model: the mean of their logits (docs/models.md).
+
+    The runs must share classes, preprocessing, index and split.
+    The new run directory holds only run.json, with the members' absolute paths.
+    evaluate, report and export work on it as on any run."""
+    from dermcad.models.ensemble import make_ensemble
+
+    typer.echo(f"wrote {make_ensemble(runs, out, name)}")
+
+
 def backbones() -> None:
     """List the registered backbones and their preprocessing (any timm name also works)."""
     from dermcad.models.registry import BACKBONES
@@ -166,4 +183,5 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report)
     app.command("augment-preview")(augment_preview)
     app.command("import-thesis")(import_thesis)
+    app.command("ensemble")(ensemble)
     app.command("backbones")(backbones)

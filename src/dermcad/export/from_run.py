@@ -119,11 +119,15 @@ def inputs_from_run(run_dir: Path, options: ExportOptions) -> ExportInputs:
             f"{run_dir}: the run's index or split file cannot be found; pass --images FOLDER"
         )
     config = info.get("model") or {}
+    net_type = str(config.get("net_type", "unknown"))
+    if isinstance(info.get("ensemble"), dict):
+        members = info["ensemble"]["members"]
+        net_type = f"ensemble of {len(members)}: {' + '.join(info['ensemble']['net_types'])}"
     eval_tta = next((int(m.get("tta", 1)) for m in metrics.values() if "tta" in m), 1)
     return ExportInputs(
         model=model,
         spec=spec,
-        net_type=str(config.get("net_type", "unknown")),
+        net_type=net_type,
         classes=list(config.get("classes") or []),
         origin=f"dermcad train, run {info.get('name') or run_dir.resolve().name}",
         parity_images=_spread(parity, options.parity_images),

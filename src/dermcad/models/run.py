@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from pydantic import ValidationError
@@ -14,6 +14,9 @@ from pydantic import ValidationError
 from dermcad.errors import UserError
 from dermcad.models.config import ModelConfig
 from dermcad.models.net import DermcadNet
+
+if TYPE_CHECKING:
+    from dermcad.models.ensemble import EnsembleNet
 
 RUN_FORMAT = "dermcad-run/1"
 
@@ -82,12 +85,18 @@ def load_checkpoint_state(path: Path) -> tuple[dict[str, torch.Tensor], int | No
     return checkpoint["model"], epoch if isinstance(epoch, int) else None
 
 
-def load_run(run_dir: Path | str, checkpoint: str = "best.pt") -> tuple[DermcadNet, dict[str, Any]]:
-    """The trained network of a run directory (in eval mode) and its ``run.json``."""
+def load_run(
+    run_dir: Path | str, checkpoint: str = "best.pt"
+) -> tuple[DermcadNet | EnsembleNet, dict[str, Any]]:
+    """The trained network of a run directory (in eval mode) and its ``run.json``; for an
+    ensemble run (``dermcad ensemble``), the :class:`EnsembleNet` of its members' ``best.pt``."""
     from dermcad.models.build import build_model
+    from dermcad.models.ensemble import load_members
 
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
+    if isinstance(info.get("ensemble"), dict):
+        return load_members(info, run_dir), info
     config = model_config_of(info, run_dir / "run.json")
     model = build_model(config, load_pretrained=False)
     state, _ = load_checkpoint_state(run_dir / checkpoint)
