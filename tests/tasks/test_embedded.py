@@ -109,3 +109,40 @@ def test_on_finish_calls_back_once_when_the_task_ends_or_is_deleted(
         assert calls == ["deleted", "done"]
     finally:
         backend.stop()
+
+
+def test_a_task_stored_in_the_earlier_png_layout_still_runs(tiny: Tiny, tmp_path: Path) -> None:
+    """The earlier layout (before 2a60d67) kept ``<i>.png``, the whole decoded upload, instead of
+    ``<i>.input.npy`` and ``<i>.display.jpg``: a task queued before an upgrade runs after it, with
+    the same results as the current layout (the one preprocessing resizes the PNG's pixels), and
+    has a heat map."""
+    runner = ModelRunner.open(open_package(tiny.registry, tiny.model_id), batch_size=4)
+    backend = EmbeddedBackend(EmbeddedConfig(tmp_path), {"m": runner})
+    spec = runner.manifest.spec
+    images = tiny.images[:3]
+    uploads = [
+        prepare_uploaded_file(p.read_bytes(), p.name, spec, max_bytes=10**7, max_pixels=10**7)
+        for p in images
+    ]
+    backend.store.open()  # records only: no worker runs until start()
+    current = backend.submit("m", uploads, 1).id
+    legacy = backend.submit("m", uploads, 1).id
+    folder = backend.store.task_dir(legacy)
+    for i, path in enumerate(images):
+        (folder / f"{i}.input.npy").unlink()
+        (folder / f"{i}.display.jpg").unlink()
+        decode_image(path.read_bytes()).save(folder / f"{i}.png")
+    backend.store.close()
+    backend.start()
+    try:
+        done = [_wait(backend, task_id) for task_id in (current, legacy)]
+        assert [r.status for r in done] == ["done", "done"]
+        results = [r.results or [] for r in done]
+        assert [len(r) for r in results] == [3, 3]
+        assert all(item["error"] is None for item in results[1])
+        got = [[list(item["probabilities"].values()) for item in r] for r in results]
+        np.testing.assert_allclose(got[1], got[0], atol=1e-6)
+        overlay = backend.heatmap_png(legacy, 2)
+        assert overlay is not None and overlay.startswith(b"\x89PNG")
+    finally:
+        backend.stop()

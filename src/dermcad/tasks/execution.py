@@ -9,6 +9,7 @@ once at upload); :func:`dermcad.preprocess.to_array` normalises it without resiz
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,18 +43,34 @@ def check_pixels(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
+def legacy_pixels(png: bytes | Path) -> np.ndarray:
+    """The pixels of an image in the task stores' earlier layout (before commit 2a60d67): a
+    lossless PNG of the whole decoded upload (``<i>.png`` on disk, field ``<i>`` in Redis). Tasks
+    queued before an upgrade still run: :func:`dermcad.preprocess.to_array` resizes these pixels
+    like any other image."""
+    with Image.open(io.BytesIO(png) if isinstance(png, bytes) else png) as image:
+        return check_pixels(np.asarray(image.convert("RGB")))
+
+
 class FolderImages:
     """A task's folder (see :mod:`dermcad.tasks.store`): ``<i>.input.npy`` (model-ready pixels),
-    ``<i>.display.jpg`` (the display copy) and ``<i>.cam.npy`` (the heat-map array)."""
+    ``<i>.display.jpg`` (the display copy) and ``<i>.cam.npy`` (the heat-map array); or, for a
+    task stored in the earlier layout, ``<i>.png`` in place of the first two."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
     def model_input(self, index: int) -> np.ndarray:
-        return check_pixels(np.load(self.folder / input_name(index), allow_pickle=False))
+        path = self.folder / input_name(index)
+        legacy = self.folder / legacy_name(index)
+        if not path.is_file() and legacy.is_file():
+            return legacy_pixels(legacy)
+        return check_pixels(np.load(path, allow_pickle=False))
 
     def display(self, index: int) -> Image.Image:
-        return Image.open(self.folder / display_name(index))
+        path = self.folder / display_name(index)
+        legacy = self.folder / legacy_name(index)
+        return Image.open(legacy if not path.is_file() and legacy.is_file() else path)
 
     def cam(self, index: int) -> np.ndarray | None:
         path = self.folder / cam_name(index)
@@ -73,6 +90,10 @@ def display_name(index: int) -> str:
 
 def cam_name(index: int) -> str:
     return f"{index}.cam.npy"
+
+
+def legacy_name(index: int) -> str:
+    return f"{index}.png"
 
 
 def run_task(

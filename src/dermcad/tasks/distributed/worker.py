@@ -24,7 +24,7 @@ import numpy as np
 
 from dermcad.tasks.distributed.config import TASK_NAME, DistributedConfig
 from dermcad.tasks.distributed.store import RedisTaskStore, npy_bytes
-from dermcad.tasks.execution import check_pixels, run_task
+from dermcad.tasks.execution import check_pixels, legacy_pixels, run_task
 
 if TYPE_CHECKING:
     import redis
@@ -102,9 +102,12 @@ class RedisImages:
         self.cams: dict[int, bytes] = {}
 
     def model_input(self, index: int) -> np.ndarray:
-        data = self.store.model_input(self.task_id, index)
-        if data is None:
+        stored = self.store.model_input(self.task_id, index)
+        if stored is None:
             raise FileNotFoundError(f"image {index} of task {self.task_id} is not in Redis")
+        data, legacy = stored
+        if legacy:
+            return legacy_pixels(data)
         return check_pixels(np.load(io.BytesIO(data), allow_pickle=False))
 
     def save_cam(self, index: int, cam: np.ndarray) -> None:
