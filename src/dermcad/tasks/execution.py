@@ -61,11 +61,13 @@ class FolderImages:
         self.folder = folder
 
     def model_input(self, index: int) -> np.ndarray:
-        path = self.folder / input_name(index)
-        legacy = self.folder / legacy_name(index)
-        if not path.is_file() and legacy.is_file():
+        try:
+            return check_pixels(np.load(self.folder / input_name(index), allow_pickle=False))
+        except FileNotFoundError:
+            legacy = self.folder / legacy_name(index)
+            if not legacy.is_file():
+                raise
             return legacy_pixels(legacy)
-        return check_pixels(np.load(path, allow_pickle=False))
 
     def display(self, index: int) -> Image.Image:
         path = self.folder / display_name(index)
