@@ -27,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("predictions", type=Path, nargs="+", help="predictions_<split>.csv files")
     parser.add_argument("--subsets", action="store_true", help="every subset of 2+ files")
+    parser.add_argument("--digits", type=int, default=4, help="decimals printed (default: 4)")
     args = parser.parse_args()
     frames = [pd.read_csv(path).set_index("image_id").sort_index() for path in args.predictions]
     first = frames[0]
@@ -48,7 +49,8 @@ def main() -> None:
     print(f"{len(y)} images, {y.sum()} melanoma")
     for name, scores in rows:
         low, high = bootstrap_ci(roc_auc, y, scores)
-        print(f"{roc_auc(y, scores):.4f} [{low:.4f}, {high:.4f}]  {name}")
+        d = args.digits
+        print(f"{roc_auc(y, scores):.{d}f} [{low:.{d}f}, {high:.{d}f}]  {name}")
 
 
 if __name__ == "__main__":
