@@ -97,9 +97,9 @@ class InProcess:
     def __init__(
         self, model_id: str, threads: int, batch_size: int, tta: int, providers: str
     ) -> None:
-        from dermcad.registry.runtime import RuntimeOptions
+        from dermcad.inference.runner import ModelRunner
+        from dermcad.inference.runtime import RuntimeOptions
         from dermcad.registry.store import open_package
-        from dermcad.serving.runner import ModelRunner
 
         package = open_package(ROOT / "models", model_id)
         self.runner = ModelRunner.open(
@@ -110,7 +110,7 @@ class InProcess:
         self.tta = tta
 
     def run(self, files: list[tuple[str, bytes]]) -> float:
-        from dermcad.preprocess import decode_image, to_array
+        from dermcad.inference.preprocess import decode_image, to_array
 
         manifest = self.runner.manifest
         start = time.perf_counter()

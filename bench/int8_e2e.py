@@ -178,15 +178,15 @@ class InProcess:
     """decode_image (draft) + to_array + ModelRunner.predict, the API's work without the API."""
 
     def __init__(self, registry: Path, model_id: str, threads: int, batch: int) -> None:
-        from dermcad.registry.runtime import RuntimeOptions
+        from dermcad.inference.runner import ModelRunner
+        from dermcad.inference.runtime import RuntimeOptions
         from dermcad.registry.store import open_package
-        from dermcad.serving.runner import ModelRunner
 
         options = RuntimeOptions(intra_op_threads=threads)
         self.runner = ModelRunner.open(open_package(registry, model_id), options, batch)
 
     def run(self, files: list[tuple[str, bytes]]) -> float:
-        from dermcad.preprocess import decode_image, to_array
+        from dermcad.inference.preprocess import decode_image, to_array
 
         manifest = self.runner.manifest
         start = time.perf_counter()

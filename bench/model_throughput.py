@@ -75,7 +75,7 @@ def measure_peak(threads: int) -> dict[str, float]:
 
 
 def real_batches(spec: Any, n: int) -> np.ndarray:
-    from dermcad.preprocess import preprocess
+    from dermcad.inference.preprocess import preprocess
 
     files = sorted(REAL.glob("*.jpg"))[:n]
     return np.stack([preprocess(p, spec) for p in files])
@@ -104,7 +104,7 @@ def build_torch(net_type: str) -> Any:
 
 
 def ort_fn(path: Path, threads: int) -> Callable[[np.ndarray], Any]:
-    from dermcad.registry.runtime import RuntimeOptions, make_session
+    from dermcad.inference.runtime import RuntimeOptions, make_session
 
     session = make_session(path, RuntimeOptions(intra_op_threads=threads))
     return lambda x: session.run(["logits"], {"image": x})
@@ -160,7 +160,7 @@ def pkg_fn(fp32_onnx: Path, calib: np.ndarray, threads: int, tmp: Path) -> Any:
     """dermcad's NNCF int8 file behind the session the server opens for a runtime: openvino
     package (OpenVINO:f32 hint; its convolutions run in int8)."""
     from dermcad.export.quantize import quantize_nncf
-    from dermcad.registry.runtime import RuntimeOptions, make_session
+    from dermcad.inference.runtime import RuntimeOptions, make_session
 
     path = tmp / f"{fp32_onnx.stem}-nncf.onnx"
     quantize_nncf(fp32_onnx, path, [calib[i : i + 1] for i in range(len(calib))])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dermcad.inference import decide, dihedral_view, predict_proba, softmax
+from dermcad.inference.tta import decide, dihedral_view, predict_proba, softmax
 from dermcad.taxonomy import CLASSES, TARGET_INDEX
 
 

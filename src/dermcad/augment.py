@@ -1,9 +1,10 @@
 """Training-only augmentation: named Albumentations (2.x) pipelines.
 
-A pipeline takes the decoded RGB image (HWC uint8, from :func:`dermcad.preprocess.decode_image`)
-and returns an augmented HWC uint8 image; :func:`dermcad.preprocess.to_array` then does the one
-resize and normalisation. Only the ``thesis`` pipeline resizes itself, because its cut-out is sized
-relative to the model's input (as in the thesis and the SIIM-ISIC 2020 winning solution).
+A pipeline takes the decoded RGB image (HWC uint8, from
+:func:`dermcad.inference.preprocess.decode_image`) and returns an augmented HWC uint8 image;
+:func:`dermcad.inference.preprocess.to_array` then does the one resize and normalisation. Only the
+``thesis`` pipeline resizes itself, because its cut-out is sized relative to the model's input (as
+in the thesis and the SIIM-ISIC 2020 winning solution).
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def write_preview(
     """Write a PNG grid of ``copies`` augmented samples of each image in ``paths``."""
     from PIL import Image
 
-    from dermcad.preprocess import decode_image
+    from dermcad.inference.preprocess import decode_image
 
     if not paths:
         raise UserError("augment-preview needs at least one image")

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from dermcad.cli.main import app
 from dermcad.errors import UserError
 from dermcad.export.from_run import ExportOptions, export_run
+from dermcad.inference.runner import ModelRunner
+from dermcad.inference.verify import verify_package
 from dermcad.registry.store import open_package
-from dermcad.registry.verify import verify_package
-from dermcad.serving.runner import ModelRunner
 from serving.tiny import Tiny, torch_probabilities
 
 runner = CliRunner()
@@ -161,10 +161,10 @@ def test_a_model_without_cam_weights_exports_logits_only(tiny: Tiny, tmp_path: P
     from fastapi.testclient import TestClient
 
     from dermcad.api.app import create_app
-    from dermcad.api.settings import Settings
     from dermcad.export.from_run import inputs_from_run
     from dermcad.export.package import write_package
     from dermcad.registry.store import publish
+    from dermcad.settings import Settings
 
     inputs = inputs_from_run(tiny.run_dir, ExportOptions())
     inputs.model.classifier_weights = lambda: None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dermcad.inference import predict_proba
+from dermcad.inference.results import csv_columns, flatten_item, result_item, spreadsheet_safe
+from dermcad.inference.runner import ModelRunner
+from dermcad.inference.tta import predict_proba
 from dermcad.registry.store import open_package
-from dermcad.serving.results import csv_columns, flatten_item, result_item, spreadsheet_safe
-from dermcad.serving.runner import ModelRunner
 from dermcad.taxonomy import CLASSES, TARGET_INDEX
 from serving.tiny import Tiny, torch_probabilities
 

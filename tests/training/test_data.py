@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dermcad.data.index import read_index
-from dermcad.preprocess import PreprocessSpec, preprocess
+from dermcad.inference.preprocess import PreprocessSpec, preprocess
 from dermcad.training.data import (
     ImageCache,
     ImageTable,

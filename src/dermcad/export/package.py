@@ -13,8 +13,10 @@ import numpy as np
 
 from dermcad import INTENDED_USE, __version__
 from dermcad.errors import UserError
-from dermcad.inference import predict_proba
-from dermcad.preprocess import PreprocessSpec, preprocess
+from dermcad.inference.preprocess import PreprocessSpec, preprocess
+from dermcad.inference.runtime import make_session
+from dermcad.inference.tta import predict_proba
+from dermcad.inference.verify import max_prob_diff, parity_inputs
 from dermcad.registry.manifest import (
     CLASSIFIER_NAME,
     MANIFEST_NAME,
@@ -26,9 +28,7 @@ from dermcad.registry.manifest import (
     Runtime,
     parse_manifest,
 )
-from dermcad.registry.runtime import make_session
 from dermcad.registry.store import sha256_file
-from dermcad.registry.verify import max_prob_diff, parity_inputs
 from dermcad.taxonomy import TARGET_INDEX
 
 PARITY_TOLERANCE = 1e-4

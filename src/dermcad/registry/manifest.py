@@ -14,20 +14,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dermcad.errors import UserError, describe_errors
-from dermcad.inference import TTA_CHOICES
-from dermcad.preprocess import PreprocessSpec
+from dermcad.inference.preprocess import PreprocessSpec
 from dermcad.taxonomy import TARGET_CLASS
 
 MANIFEST_FORMAT = "dermcad-model/1"
 MANIFEST_NAME = "model.json"
 ONNX_NAME = "model.onnx"
 CLASSIFIER_NAME = "classifier.npz"
+TTA_CHOICES: tuple[int, ...] = (1, 4, 8)  # dihedral views: identity, flips, all eight
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 Runtime = Literal["onnxruntime", "openvino"]
 
 
 class PreprocessInfo(BaseModel):
-    """The preprocessing spec as stored: mirrors :class:`dermcad.preprocess.PreprocessSpec`."""
+    """The preprocessing spec as stored: mirrors
+    :class:`dermcad.inference.preprocess.PreprocessSpec`."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -13,8 +13,8 @@ import torch
 from torch.utils.data import Dataset
 
 from dermcad.augment import Augmenter
+from dermcad.inference.preprocess import PreprocessSpec, decode_image, resize, to_array
 from dermcad.models.metadata import encode_metadata
-from dermcad.preprocess import PreprocessSpec, decode_image, resize, to_array
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,9 @@ class Sample:
 class ImageCache:
     """Pre-resized copies (uint8 ``.npy``) of each image, squashed to the model's size.
 
-    The copy is exactly what :func:`dermcad.preprocess.to_array` would resize to, so a cached
-    image gives bit-identical input; decoding a large JPEG happens once per dataset, not per epoch.
+    The copy is exactly what :func:`dermcad.inference.preprocess.to_array` would resize to, so a
+    cached image gives bit-identical input; decoding a large JPEG happens once per dataset, not per
+    epoch.
     """
 
     def __init__(self, root: Path, spec: PreprocessSpec) -> None:

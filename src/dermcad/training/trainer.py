@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from dermcad.evaluation.metrics import accuracy, roc_auc
-from dermcad.inference import softmax
+from dermcad.inference.tta import softmax
 from dermcad.taxonomy import TARGET_CLASS
 from dermcad.training.checkpoint import save_epoch
 from dermcad.training.loop import predict_logits, train_epoch

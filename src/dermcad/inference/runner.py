@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dermcad.inference import Decision, decide, predict_proba
+from dermcad.inference.runtime import LoadedPackage, RuntimeOptions, load_package
+from dermcad.inference.tta import Decision, decide, predict_proba
 from dermcad.registry.manifest import Manifest
-from dermcad.registry.runtime import LoadedPackage, RuntimeOptions, load_package
 from dermcad.registry.store import Package
 
 INPUT_NAME = "image"
@@ -89,7 +89,7 @@ class ModelRunner:
         decisions = [decide(row, manifest.threshold, manifest.classes) for row in probs]
         cams: Sequence[np.ndarray | None] = [None] * len(batch)
         if kept and self.loaded.classifier is not None:
-            from dermcad.serving.heatmap import class_activation_maps
+            from dermcad.inference.heatmap import class_activation_maps
 
             weight, _ = self.loaded.classifier
             cams = class_activation_maps(kept[0], weight, [d.label for d in decisions])

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dermcad.inference.runner import Prediction
 from dermcad.registry.manifest import Manifest
-from dermcad.serving.runner import Prediction
 
 
 def model_metadata(manifest: Manifest) -> dict[str, Any]:

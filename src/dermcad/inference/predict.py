@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from dermcad.errors import UserError
-from dermcad.preprocess import DEFAULT_MAX_PIXELS, ImageError, to_array
-from dermcad.serving.results import csv_columns, flatten_item, result_item
-from dermcad.serving.runner import ModelRunner
-from dermcad.serving.uploads import Upload, decode_upload
+from dermcad.inference.preprocess import DEFAULT_MAX_PIXELS, ImageError, to_array
+from dermcad.inference.results import csv_columns, flatten_item, result_item
+from dermcad.inference.runner import ModelRunner
+from dermcad.inference.uploads import Upload, decode_upload
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _NO_FILE_LIMIT = 1 << 40

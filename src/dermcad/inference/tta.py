@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dermcad.registry.manifest import TTA_CHOICES
 from dermcad.taxonomy import TARGET_INDEX
 
 LogitsFn = Callable[[np.ndarray], np.ndarray]
-TTA_CHOICES: tuple[int, ...] = (1, 4, 8)
 
 
 def dihedral_view(batch: np.ndarray, k: int) -> np.ndarray:

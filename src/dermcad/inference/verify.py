@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from dermcad.errors import UserError
-from dermcad.inference import softmax
-from dermcad.registry.runtime import RuntimeOptions, check_files
+from dermcad.inference.models import ModelsConfig, open_models
+from dermcad.inference.runtime import RuntimeOptions, check_files
+from dermcad.inference.tta import softmax
 from dermcad.registry.store import open_package
 
 
@@ -46,8 +47,6 @@ def verify_package(
     registry: Path, model_id: str, options: RuntimeOptions = RuntimeOptions()
 ) -> VerifyReport:
     """Run every check; the report says which passed (never raises for a failed check)."""
-    from dermcad.serving.runner import ModelRunner
-
     report = VerifyReport(model_id)
     try:
         package = open_package(registry, model_id)
@@ -66,7 +65,7 @@ def verify_package(
         report.add("parity", False, "the manifest holds no parity reference")
         return report
     try:
-        runner = ModelRunner.open(package, options)
+        (runner,) = open_models(ModelsConfig.one_package(package.path, options)).values()
         inputs = parity_inputs(parity.seed, parity.n, package.manifest.img_size)
         logits = runner.logits(inputs)
     except UserError as exc:
