@@ -9,7 +9,8 @@ PyTorch eager twin is built with dermcad's build_model, random weights). Runtime
 float32 (NCHW), ONNX Runtime float32 and int8 (QDQ), OpenVINO bf16 and int8 (NNCF post-training
 quantization of the same float32 ONNX file) when openvino/nncf are installed, and
 ``openvino-pkg``: what a ``dermcad export --int8 --quantizer openvino`` package runs (dermcad's
-``quantize_nncf`` on the same file, opened by ``registry.runtime.make_session`` as the server does).
+``quantize_nncf`` on the same file, opened by ``inference.runtime.make_session`` as the server
+does).
 
 Every configuration is measured once per round and the rounds are interleaved (A, B, C, ..., A, B,
 C, ...): the machine's CPU share drifts, so only figures from the same run are compared. The table

@@ -86,7 +86,8 @@ class ModelRunner:
             return logits
 
         probs = predict_proba(logits_fn, batch, tta=views, temperature=manifest.temperature)
-        decisions = [decide(row, manifest.threshold, manifest.classes) for row in probs]
+        rule = manifest.decision_rule
+        decisions = [decide(row, rule) for row in probs]
         cams: Sequence[np.ndarray | None] = [None] * len(batch)
         if kept and self.loaded.classifier is not None:
             from dermcad.inference.heatmap import class_activation_maps

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dermcad.decision import DecisionRule
 from dermcad.errors import UserError, describe_errors
 from dermcad.inference.preprocess import PreprocessSpec
 from dermcad.taxonomy import TARGET_CLASS
@@ -165,6 +166,11 @@ class Manifest(BaseModel):
     @property
     def spec(self) -> PreprocessSpec:
         return self.preprocess.to_spec()
+
+    @property
+    def decision_rule(self) -> DecisionRule:
+        """The one decision rule (:mod:`dermcad.decision`): ``target_class`` and the threshold."""
+        return DecisionRule.of(self.classes, self.threshold, self.target_class)
 
     @property
     def threshold(self) -> float:

@@ -36,7 +36,7 @@ def _validation_scores(
     classes: tuple[str, ...], logits: np.ndarray, labels: np.ndarray
 ) -> tuple[float, float]:
     probs = softmax(logits)
-    target = classes.index(TARGET_CLASS) if TARGET_CLASS in classes else 1
+    target = classes.index(TARGET_CLASS)
     positives = labels == target
     auc = roc_auc(positives, probs[:, target]) if 0 < positives.sum() < len(labels) else math.nan
     return auc, accuracy(labels, probs.argmax(axis=1))
