@@ -19,8 +19,11 @@ from dermcad.inference.tta import predict_proba
 from dermcad.inference.verify import max_prob_diff, parity_inputs
 from dermcad.registry.manifest import (
     CLASSIFIER_NAME,
+    INPUT_NAME,
+    LOGITS_OUTPUT,
     MANIFEST_NAME,
     ONNX_NAME,
+    InputInfo,
     Manifest,
     Parity,
     PreprocessInfo,
@@ -79,7 +82,7 @@ def _session_logits(onnx_path: Path, runtime: Runtime = "onnxruntime") -> Any:
 
     def logits(batch: np.ndarray) -> np.ndarray:
         parts = [
-            session.run(["logits"], {"image": batch[i : i + 16]})[0]
+            session.run([LOGITS_OUTPUT], {INPUT_NAME: batch[i : i + 16]})[0]
             for i in range(0, len(batch), 16)
         ]
         return np.concatenate(parts).astype(np.float32)
@@ -219,6 +222,7 @@ def _manifest_data(
         "out_dim": len(inputs.classes),
         "classes": list(inputs.classes),
         "preprocess": PreprocessInfo.from_spec(inputs.spec).model_dump(),
+        "input": InputInfo.for_spec(inputs.spec).model_dump(mode="json"),
         "tta": inputs.tta,
         "calibration": inputs.calibration,
         "metrics": inputs.metrics,

@@ -120,4 +120,10 @@ def load_package(package: Package, options: RuntimeOptions = RuntimeOptions()) -
     missing = set(package.manifest.outputs) - names
     if missing:
         raise UserError(f"{package.onnx_path}: outputs {sorted(missing)} named in the manifest")
+    wanted = package.manifest.model_input.name
+    inputs = [graph_input.name for graph_input in session.get_inputs()]
+    if inputs != [wanted]:
+        raise UserError(
+            f"{package.onnx_path}: the graph's inputs are {inputs}, the manifest names {wanted!r}"
+        )
     return LoadedPackage(package, session, load_classifier(package))

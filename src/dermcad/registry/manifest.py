@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dermcad.decision import DecisionRule
@@ -22,6 +23,11 @@ MANIFEST_FORMAT = "dermcad-model/1"
 MANIFEST_NAME = "model.json"
 ONNX_NAME = "model.onnx"
 CLASSIFIER_NAME = "classifier.npz"
+#: The ONNX graph's names in packages whose manifest predates the ``input`` description, and the
+#: names ``dermcad export`` gives: one input, ``logits`` always, ``features`` for heat maps.
+INPUT_NAME = "image"
+LOGITS_OUTPUT = "logits"
+FEATURES_OUTPUT = "features"
 TTA_CHOICES: tuple[int, ...] = (1, 4, 8)  # dihedral views: identity, flips, all eight
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 Runtime = Literal["onnxruntime", "openvino"]
@@ -47,6 +53,30 @@ class PreprocessInfo(BaseModel):
     @classmethod
     def from_spec(cls, spec: PreprocessSpec) -> PreprocessInfo:
         return cls.model_validate(spec.to_dict())
+
+
+class InputInfo(BaseModel):
+    """The model's input as data: a float32 ``[N, 3, size, size]`` RGB batch (NCHW), the output of
+    the one preprocessing function, whose values lie in ``value_range``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default=INPUT_NAME, min_length=1)
+    dtype: Literal["float32"] = "float32"
+    layout: Literal["NCHW"] = "NCHW"
+    channels: Literal["RGB"] = "RGB"
+    size: int = Field(ge=8)
+    value_range: tuple[float, float]
+
+    @classmethod
+    def for_spec(cls, spec: PreprocessSpec, name: str = INPUT_NAME) -> InputInfo:
+        """What :func:`dermcad.inference.preprocess.to_array` produces for ``spec``: pixel values
+        0..255 scaled to 0..1, less the mean, over the standard deviation, per channel."""
+        mean = np.asarray(spec.mean, dtype=np.float64)
+        std = np.asarray(spec.std, dtype=np.float64)
+        low = float(np.min((0.0 - mean) / std))
+        high = float(np.max((1.0 - mean) / std))
+        return cls(name=name, size=spec.img_size, value_range=(round(low, 6), round(high, 6)))
 
 
 class SplitMetrics(BaseModel):
@@ -128,7 +158,9 @@ class Manifest(BaseModel):
     versions: dict[str, str] = {}
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     classifier_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    outputs: list[str] = ["logits"]
+    outputs: list[str] = [LOGITS_OUTPUT]
+    # The input as data; absent in older manifests, whose input is ``InputInfo.for_spec``.
+    input: InputInfo | None = None
     precision: Literal["fp32", "int8"] = "fp32"
     # The runtime that must run model.onnx: "openvino" for NNCF-quantized int8 packages, which
     # ONNX Runtime runs without a speed-up (docs/performance.md); absent in older manifests.
@@ -155,13 +187,20 @@ class Manifest(BaseModel):
             raise ValueError(f"target_class {self.target_class!r} is not one of the classes")
         if self.preprocess.img_size != self.img_size:
             raise ValueError("preprocess.img_size differs from img_size")
-        if "logits" not in self.outputs:
-            raise ValueError("outputs must include 'logits'")
+        if LOGITS_OUTPUT not in self.outputs:
+            raise ValueError(f"outputs must include {LOGITS_OUTPUT!r}")
+        if self.input is not None and self.input.size != self.img_size:
+            raise ValueError("input.size differs from img_size")
         return self
 
     @property
     def has_heatmaps(self) -> bool:
-        return "features" in self.outputs and self.classifier_sha256 is not None
+        return FEATURES_OUTPUT in self.outputs and self.classifier_sha256 is not None
+
+    @property
+    def model_input(self) -> InputInfo:
+        """The input description: the stored one, or today's default for older manifests."""
+        return self.input if self.input is not None else InputInfo.for_spec(self.spec)
 
     @property
     def spec(self) -> PreprocessSpec:
