@@ -162,6 +162,11 @@ def predict(
         None, "--tta", help="test-time augmentation views: 1, 4 or 8 (default: the model's)"
     ),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="images per model call"),
+    heatmaps: Path = typer.Option(
+        None,
+        "--heatmaps",
+        help="also write each image's heat-map overlay (the API's) to this folder as <row>.png",
+    ),
 ) -> None:
     """Classify images offline, without a server; the CSV has the API's result fields."""
     import os
@@ -177,7 +182,7 @@ def predict(
     images = collect_images(inputs)
     (runner,) = open_models(config).values()
     package = runner.loaded.package
-    items = predict_files(runner, images, package.id, tta)
+    items = predict_files(runner, images, package.id, tta, heatmaps)
     write_results_csv(items, list(package.manifest.classes), out)
     failed = sum(1 for item in items if item["error"])
     flagged = sum(1 for item in items if item["prediction"] and item["prediction"]["target"])

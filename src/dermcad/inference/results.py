@@ -83,6 +83,7 @@ def csv_columns(classes: list[str]) -> list[str]:
         "height",
         *[f"p_{cls}" for cls in classes],
         "error",
+        "heatmap",
     ]
 
 
@@ -102,6 +103,7 @@ def flatten_item(item: dict[str, Any], classes: list[str]) -> dict[str, Any]:
         "width": item.get("width"),
         "height": item.get("height"),
         "error": spreadsheet_safe(item.get("error") or ""),
+        "heatmap": spreadsheet_safe(item.get("heatmap_url") or ""),
     }
     for cls in classes:
         row[f"p_{cls}"] = probs.get(cls, "")
