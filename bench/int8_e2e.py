@@ -54,6 +54,8 @@ FP32_ID, INT8_ID = "resnet18-256-fp32", "resnet18-256-int8-openvino"
 def random_run(root: Path) -> Path:
     """A random-initialised ResNet18-256 run directory over the UDA-1 images of isic-real."""
     import torch
+
+    sys.path.insert(0, str(ROOT / "scripts"))
     from isic_real_index import build
 
     from dermcad.data.index import write_index

@@ -9,19 +9,15 @@ in the thesis and the SIIM-ISIC 2020 winning solution).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from dermcad.errors import UserError
 
-AugmentName = Literal["none", "thesis", "light"]
 PIPELINES: tuple[str, ...] = ("none", "thesis", "light")
-
-#: Transforms an HWC uint8 RGB image.
-ImageTransform = Callable[[np.ndarray], np.ndarray]
 
 
 def _cv2_interpolation(name: str) -> int:

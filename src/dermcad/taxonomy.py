@@ -23,12 +23,3 @@ TARGET_CLASS: Final = "melanoma"
 TARGET_INDEX: Final = CLASSES.index(TARGET_CLASS)
 UNKNOWN_CLASS: Final = "unknown"
 CLASSES_9: Final[tuple[str, ...]] = (*CLASSES, UNKNOWN_CLASS)
-
-
-def class_names(num_classes: int = 8) -> tuple[str, ...]:
-    """The class names for the 8-class set or the 9-class variant that keeps ``unknown``."""
-    if num_classes == len(CLASSES):
-        return CLASSES
-    if num_classes == len(CLASSES_9):
-        return CLASSES_9
-    raise ValueError(f"dermcad models have 8 or 9 classes, not {num_classes}")

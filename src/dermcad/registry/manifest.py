@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,7 +19,7 @@ from dermcad.errors import UserError, describe_errors
 from dermcad.inference.preprocess import PreprocessSpec
 from dermcad.taxonomy import TARGET_CLASS
 
-MANIFEST_FORMAT = "dermcad-model/1"
+MANIFEST_FORMAT: Final = "dermcad-model/1"
 MANIFEST_NAME = "model.json"
 ONNX_NAME = "model.onnx"
 CLASSIFIER_NAME = "classifier.npz"
@@ -139,7 +139,7 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    format: Literal["dermcad-model/1"] = "dermcad-model/1"
+    format: Literal["dermcad-model/1"] = MANIFEST_FORMAT
     id: str = Field(pattern=MODEL_ID_PATTERN)
     version: str = "1"
     display_name: str = ""
