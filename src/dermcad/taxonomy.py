@@ -1,4 +1,4 @@
-"""The fixed class taxonomy (design.md section 2).
+"""The fixed class taxonomy (docs/data.md).
 
 Index order is the sorted order used by the thesis and by the SIIM-ISIC 2020 winning solution.
 ``melanoma`` (index 6) is the target class: "target" in every output means "flagged as melanoma".

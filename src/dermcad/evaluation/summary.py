@@ -1,4 +1,4 @@
-"""The flat metrics of one split (design.md section 4) from labels and probabilities. Pure."""
+"""The flat metrics of one split (docs/models.md) from labels and probabilities. Pure."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Write a model package (design.md section 4) from a torch model, checking ONNX parity."""
+"""Write a model package (docs/architecture.md) from a torch model, checking ONNX parity."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The result of one image, as ``/from_task`` returns it and ``dermcad predict`` writes it.
 
 One builder for both, so the API's JSON items and the CLI's CSV rows carry the same fields
-(design.md section 6 plus the additions of docs/architecture.md).
+(docs/api.md plus the additions of docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The model manifest (``model.json``): one schema for every published model (design.md section 4).
+"""The model manifest (``model.json``): one schema for every published model.
+
+See docs/architecture.md, "Model package".
 
 Pure pydantic, no torch, no onnxruntime: the registry commands, the API and a model card all read
 it. The top level forbids unknown keys, so a typo in a hand-edited manifest fails loudly; the
