@@ -16,7 +16,7 @@ from dermcad.errors import UserError
 from dermcad.inference.preprocess import PreprocessSpec, preprocess
 from dermcad.inference.runtime import make_session
 from dermcad.inference.tta import predict_proba
-from dermcad.inference.verify import max_prob_diff, parity_inputs
+from dermcad.inference.verify import max_prob_diff, parity_diff, parity_inputs
 from dermcad.registry.manifest import (
     CLASSIFIER_NAME,
     INPUT_NAME,
@@ -31,7 +31,7 @@ from dermcad.registry.manifest import (
     Runtime,
     parse_manifest,
 )
-from dermcad.registry.store import sha256_file
+from dermcad.registry.store import Package, sha256_file
 from dermcad.taxonomy import TARGET_INDEX
 
 PARITY_TOLERANCE = 1e-4
@@ -207,7 +207,22 @@ def write_package(
     }
     manifest = parse_manifest(data, "exported manifest")
     (folder / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+    check_opened(folder, manifest)
     return ExportReport(manifest, diff, len(inputs.parity_images))
+
+
+def check_opened(folder: Path, manifest: Manifest) -> None:
+    """Open the written package as every server does (:func:`open_models`: sha256, runtime,
+    session) and check that it reproduces the parity reference its manifest records."""
+    from dermcad.inference.models import ModelsConfig, open_models
+    from dermcad.registry.exposure import ExposedModel
+
+    exposed = [ExposedModel(manifest.id, Package(folder, manifest), manifest.id, True)]
+    (runner,) = open_models(ModelsConfig(registry=folder.parent), exposed).values()
+    diff = parity_diff(runner)
+    tolerance = manifest.parity.tolerance if manifest.parity else PARITY_TOLERANCE
+    if not diff < tolerance:
+        raise UserError(f"the written package does not reproduce its parity reference: {diff:.2e}")
 
 
 def _manifest_data(
