@@ -58,7 +58,7 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, y: np.ndarray, n: int = 500) 
 
 
 def predict_all(runner: Any, paths: list[Path], tta: int) -> tuple[np.ndarray, list[bool]]:
-    from dermcad.preprocess import preprocess
+    from dermcad.inference.preprocess import preprocess
 
     probs: list[np.ndarray] = []
     flags: list[bool] = []
@@ -101,9 +101,9 @@ def compare(results: dict[str, Any], is_mel: np.ndarray) -> dict[str, Any]:
 
 
 def main() -> None:
-    from dermcad.registry.runtime import RuntimeOptions
+    from dermcad.inference.runner import ModelRunner
+    from dermcad.inference.runtime import RuntimeOptions
     from dermcad.registry.store import open_package
-    from dermcad.serving.runner import ModelRunner
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--registry", type=Path, default=ROOT / "models")

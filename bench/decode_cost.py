@@ -35,7 +35,7 @@ def best_ms(fn: Any, repeats: int) -> float:
 def main() -> None:
     from PIL import Image
 
-    from dermcad.preprocess import PreprocessSpec, decode_image, to_array
+    from dermcad.inference.preprocess import PreprocessSpec, decode_image, to_array
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=224, help="model input size (224: Lite0)")

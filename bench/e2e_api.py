@@ -21,7 +21,7 @@ threads) and ``bench/thesis_server.py`` on 127.0.0.1, then, in the same run:
 ``api_before`` in the same rounds (the two servers' order alternates per round) and in the same
 latency loops, for a same-run before/after:
 
-    git worktree add --detach /tmp/dermcad-before <commit>
+    git worktree add --detach /tmp/dermcad-before <commit>   (its src/ and models/ are used)
     python bench/e2e_api.py --threads 1 --before-src /tmp/dermcad-before --json ...
 """
 
@@ -97,9 +97,9 @@ class InProcess:
     def __init__(
         self, model_id: str, threads: int, batch_size: int, tta: int, providers: str
     ) -> None:
-        from dermcad.registry.runtime import RuntimeOptions
+        from dermcad.inference.runner import ModelRunner
+        from dermcad.inference.runtime import RuntimeOptions
         from dermcad.registry.store import open_package
-        from dermcad.serving.runner import ModelRunner
 
         package = open_package(ROOT / "models", model_id)
         self.runner = ModelRunner.open(
@@ -110,7 +110,7 @@ class InProcess:
         self.tta = tta
 
     def run(self, files: list[tuple[str, bytes]]) -> float:
-        from dermcad.preprocess import decode_image, to_array
+        from dermcad.inference.preprocess import decode_image, to_array
 
         manifest = self.runner.manifest
         start = time.perf_counter()
@@ -164,7 +164,8 @@ def start_serve(
     port = free_port()
     env = {
         **os.environ,
-        "DERMCAD_REGISTRY": str(ROOT / "models"),
+        # The other tree's own packages: the same ONNX files, manifests in the schema it reads.
+        "DERMCAD_REGISTRY": str((src or ROOT) / "models"),
         "DERMCAD_DATA_DIR": str(data_dir),
         "DERMCAD_WORKERS": "1",
         "DERMCAD_THREADS_PER_WORKER": str(args.threads),

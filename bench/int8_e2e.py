@@ -54,6 +54,8 @@ FP32_ID, INT8_ID = "resnet18-256-fp32", "resnet18-256-int8-openvino"
 def random_run(root: Path) -> Path:
     """A random-initialised ResNet18-256 run directory over the UDA-1 images of isic-real."""
     import torch
+
+    sys.path.insert(0, str(ROOT / "scripts"))
     from isic_real_index import build
 
     from dermcad.data.index import write_index
@@ -178,15 +180,15 @@ class InProcess:
     """decode_image (draft) + to_array + ModelRunner.predict, the API's work without the API."""
 
     def __init__(self, registry: Path, model_id: str, threads: int, batch: int) -> None:
-        from dermcad.registry.runtime import RuntimeOptions
+        from dermcad.inference.runner import ModelRunner
+        from dermcad.inference.runtime import RuntimeOptions
         from dermcad.registry.store import open_package
-        from dermcad.serving.runner import ModelRunner
 
         options = RuntimeOptions(intra_op_threads=threads)
         self.runner = ModelRunner.open(open_package(registry, model_id), options, batch)
 
     def run(self, files: list[tuple[str, bytes]]) -> float:
-        from dermcad.preprocess import decode_image, to_array
+        from dermcad.inference.preprocess import decode_image, to_array
 
         manifest = self.runner.manifest
         start = time.perf_counter()

@@ -9,7 +9,8 @@ PyTorch eager twin is built with dermcad's build_model, random weights). Runtime
 float32 (NCHW), ONNX Runtime float32 and int8 (QDQ), OpenVINO bf16 and int8 (NNCF post-training
 quantization of the same float32 ONNX file) when openvino/nncf are installed, and
 ``openvino-pkg``: what a ``dermcad export --int8 --quantizer openvino`` package runs (dermcad's
-``quantize_nncf`` on the same file, opened by ``registry.runtime.make_session`` as the server does).
+``quantize_nncf`` on the same file, opened by ``inference.runtime.make_session`` as the server
+does).
 
 Every configuration is measured once per round and the rounds are interleaved (A, B, C, ..., A, B,
 C, ...): the machine's CPU share drifts, so only figures from the same run are compared. The table
@@ -75,7 +76,7 @@ def measure_peak(threads: int) -> dict[str, float]:
 
 
 def real_batches(spec: Any, n: int) -> np.ndarray:
-    from dermcad.preprocess import preprocess
+    from dermcad.inference.preprocess import preprocess
 
     files = sorted(REAL.glob("*.jpg"))[:n]
     return np.stack([preprocess(p, spec) for p in files])
@@ -104,7 +105,7 @@ def build_torch(net_type: str) -> Any:
 
 
 def ort_fn(path: Path, threads: int) -> Callable[[np.ndarray], Any]:
-    from dermcad.registry.runtime import RuntimeOptions, make_session
+    from dermcad.inference.runtime import RuntimeOptions, make_session
 
     session = make_session(path, RuntimeOptions(intra_op_threads=threads))
     return lambda x: session.run(["logits"], {"image": x})
@@ -160,7 +161,7 @@ def pkg_fn(fp32_onnx: Path, calib: np.ndarray, threads: int, tmp: Path) -> Any:
     """dermcad's NNCF int8 file behind the session the server opens for a runtime: openvino
     package (OpenVINO:f32 hint; its convolutions run in int8)."""
     from dermcad.export.quantize import quantize_nncf
-    from dermcad.registry.runtime import RuntimeOptions, make_session
+    from dermcad.inference.runtime import RuntimeOptions, make_session
 
     path = tmp / f"{fp32_onnx.stem}-nncf.onnx"
     quantize_nncf(fp32_onnx, path, [calib[i : i + 1] for i in range(len(calib))])

@@ -46,8 +46,8 @@ def prepared_variant(
 ) -> tuple[Callable[[Any], list[bytes]], Callable[[list[bytes]], None], Callable[[Any], Any]]:
     import numpy as np
 
-    from dermcad.preprocess import PreprocessSpec, resize
-    from dermcad.serving.uploads import display_jpeg
+    from dermcad.inference.preprocess import PreprocessSpec, resize
+    from dermcad.inference.uploads import display_jpeg
 
     spec = PreprocessSpec(img_size=size)
 
@@ -67,7 +67,7 @@ def prepared_variant(
 
 
 def main() -> None:
-    from dermcad.preprocess import decode_image
+    from dermcad.inference.preprocess import decode_image
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=64)

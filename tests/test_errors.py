@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from dermcad.api.settings import load_settings
 from dermcad.errors import UserError, describe_errors
+from dermcad.settings import load_settings
 from dermcad.training.recipe import recipe_from_mapping
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dermcad.inference import decide, dihedral_view, predict_proba, softmax
+from dermcad.decision import DecisionRule
+from dermcad.inference.tta import decide, dihedral_view, predict_proba, softmax
 from dermcad.taxonomy import CLASSES, TARGET_INDEX
 
 
@@ -77,21 +78,21 @@ def test_decision_follows_the_threshold_not_the_argmax() -> None:
     probs = np.full(8, 0.02)
     probs[7] = 0.8
     probs[TARGET_INDEX] = 0.06
-    flagged = decide(probs, threshold=0.05, classes=CLASSES)
+    flagged = decide(probs, DecisionRule.of(CLASSES, 0.05))
     assert flagged.target is True
     assert flagged.label == TARGET_INDEX
     assert flagged.prediction == "melanoma"
     assert flagged.melanoma_probability == pytest.approx(0.06)
-    assert decide(probs, threshold=0.5, classes=CLASSES).target is False
+    assert decide(probs, DecisionRule.of(CLASSES, 0.5)).target is False
 
 
 def test_unflagged_lesion_gets_the_best_other_class_even_if_melanoma_is_argmax() -> None:
     probs = np.full(8, 0.01)
     probs[TARGET_INDEX] = 0.6
     probs[1] = 0.33
-    decision = decide(probs, threshold=0.7, classes=CLASSES)
+    decision = decide(probs, DecisionRule.of(CLASSES, 0.7))
     assert decision.target is False
     assert decision.label == 1
     assert decision.prediction == "BCC"
     with pytest.raises(ValueError):
-        decide(probs[:7], threshold=0.5, classes=CLASSES)
+        decide(probs[:7], DecisionRule.of(CLASSES, 0.5))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dermcad.preprocess import (
+from dermcad.inference.preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     CorruptImageError,

@@ -1,26 +1,23 @@
 """Training-only augmentation: named Albumentations (2.x) pipelines.
 
-A pipeline takes the decoded RGB image (HWC uint8, from :func:`dermcad.preprocess.decode_image`)
-and returns an augmented HWC uint8 image; :func:`dermcad.preprocess.to_array` then does the one
-resize and normalisation. Only the ``thesis`` pipeline resizes itself, because its cut-out is sized
-relative to the model's input (as in the thesis and the SIIM-ISIC 2020 winning solution).
+A pipeline takes the decoded RGB image (HWC uint8, from
+:func:`dermcad.inference.preprocess.decode_image`) and returns an augmented HWC uint8 image;
+:func:`dermcad.inference.preprocess.to_array` then does the one resize and normalisation. Only the
+``thesis`` pipeline resizes itself, because its cut-out is sized relative to the model's input (as
+in the thesis and the SIIM-ISIC 2020 winning solution).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from dermcad.errors import UserError
 
-AugmentName = Literal["none", "thesis", "light"]
 PIPELINES: tuple[str, ...] = ("none", "thesis", "light")
-
-#: Transforms an HWC uint8 RGB image.
-ImageTransform = Callable[[np.ndarray], np.ndarray]
 
 
 def _cv2_interpolation(name: str) -> int:
@@ -162,7 +159,7 @@ def write_preview(
     """Write a PNG grid of ``copies`` augmented samples of each image in ``paths``."""
     from PIL import Image
 
-    from dermcad.preprocess import decode_image
+    from dermcad.inference.preprocess import decode_image
 
     if not paths:
         raise UserError("augment-preview needs at least one image")

@@ -1,4 +1,4 @@
-"""The fixed class taxonomy (design.md section 2).
+"""The fixed class taxonomy (docs/data.md).
 
 Index order is the sorted order used by the thesis and by the SIIM-ISIC 2020 winning solution.
 ``melanoma`` (index 6) is the target class: "target" in every output means "flagged as melanoma".
@@ -23,12 +23,3 @@ TARGET_CLASS: Final = "melanoma"
 TARGET_INDEX: Final = CLASSES.index(TARGET_CLASS)
 UNKNOWN_CLASS: Final = "unknown"
 CLASSES_9: Final[tuple[str, ...]] = (*CLASSES, UNKNOWN_CLASS)
-
-
-def class_names(num_classes: int = 8) -> tuple[str, ...]:
-    """The class names for the 8-class set or the 9-class variant that keeps ``unknown``."""
-    if num_classes == len(CLASSES):
-        return CLASSES
-    if num_classes == len(CLASSES_9):
-        return CLASSES_9
-    raise ValueError(f"dermcad models have 8 or 9 classes, not {num_classes}")

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dermcad.api.app import create_app
-from dermcad.api.settings import Settings
+from dermcad.settings import Settings
 from serving.tiny import Tiny, get_tiny
 
 AppFactory = Callable[..., Any]

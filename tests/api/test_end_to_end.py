@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 
 from api.conftest import upload
 from dermcad.api.app import create_app
-from dermcad.api.settings import Settings
 from dermcad.cli.main import app
 from dermcad.export.quantize import melanoma_auc
+from dermcad.settings import Settings
 from dermcad.taxonomy import CLASSES, TARGET_INDEX
 
 RECIPE = """

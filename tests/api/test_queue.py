@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.conftest import AppFactory, upload
+from dermcad.inference.uploads import prepare_uploaded_file
 from dermcad.registry.store import open_package
-from dermcad.serving.uploads import prepare_uploaded_file
 from dermcad.tasks.store import TaskStore
 from serving.tiny import Tiny
 

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from api.conftest import upload
+from dermcad.inference.predict import predict_files
+from dermcad.inference.runner import ModelRunner
 from dermcad.registry.store import open_package
-from dermcad.serving.predict import predict_files
-from dermcad.serving.runner import ModelRunner
 from dermcad.taxonomy import CLASSES
 from serving.tiny import Tiny
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dermcad.api.settings import Settings
 from dermcad.cli.main import app
+from dermcad.settings import Settings
 
 runner = CliRunner()
 

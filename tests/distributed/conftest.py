@@ -139,7 +139,7 @@ MakeClient = Callable[..., TestClient]
 def make_client(tiny: Tiny, redis_url: str, tmp_path: Path) -> Iterator[MakeClient]:
     """``make_client(**settings)``: the API over the distributed back end, lifespan entered."""
     from dermcad.api.app import create_app
-    from dermcad.api.settings import Settings
+    from dermcad.settings import Settings
 
     clients: list[TestClient] = []
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from dermcad.serving.runner import ModelRunner
+from dermcad.inference.runner import ModelRunner
 from dermcad.tasks.distributed.config import DistributedConfig
 from dermcad.tasks.distributed.worker import WorkerContext
 from serving.tiny import Tiny
@@ -265,7 +265,7 @@ def test_a_task_stored_in_the_earlier_png_layout_still_runs(
     import numpy as np
     from PIL import Image
 
-    from dermcad.preprocess import decode_image
+    from dermcad.inference.preprocess import decode_image
 
     client = make_client()
     current = client.post("/predict_bulk", files=files_of(tiny, 3)).json()["task_uuid"]

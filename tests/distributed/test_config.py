@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dermcad.api.settings import Settings
+from dermcad.settings import Settings
 from dermcad.tasks.distributed.config import DistributedConfig, redacted
 from dermcad.tasks.distributed.store import parts_of
 

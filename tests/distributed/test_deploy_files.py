@@ -15,8 +15,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from dermcad.api.settings import Settings
 from dermcad.cli.main import app
+from dermcad.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 _VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dermcad.evaluation.calibration import fit_temperature, replay_proba
-from dermcad.inference import dihedral_view, predict_proba, softmax
+from dermcad.inference.tta import dihedral_view, predict_proba, softmax
 
 
 def test_replay_is_predict_proba() -> None:

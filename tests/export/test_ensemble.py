@@ -52,8 +52,8 @@ def test_logits_features_and_cam_weights_of_an_ensemble(tiny: Tiny, tmp_path: Pa
 def test_an_ensemble_exports_to_one_package_equal_to_torch(tiny: Tiny, tmp_path: Path) -> None:
     from dermcad.export.from_run import ExportOptions, export_run
     from dermcad.export.package import load_batch
+    from dermcad.inference.runner import ModelRunner
     from dermcad.registry.store import open_package
-    from dermcad.serving.runner import ModelRunner
 
     ensemble_dir = make_ensemble([tiny.run_dir, _second_member(tiny, tmp_path)], tmp_path / "ens")
     shutil.copytree(tiny.run_dir / "eval", ensemble_dir / "eval")  # its calibration, as evaluate

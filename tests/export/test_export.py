@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from dermcad.cli.main import app
 from dermcad.errors import UserError
 from dermcad.export.from_run import ExportOptions, export_run
+from dermcad.inference.runner import ModelRunner
+from dermcad.inference.verify import verify_package
 from dermcad.registry.store import open_package
-from dermcad.registry.verify import verify_package
-from dermcad.serving.runner import ModelRunner
 from serving.tiny import Tiny, torch_probabilities
 
 runner = CliRunner()
@@ -161,10 +161,10 @@ def test_a_model_without_cam_weights_exports_logits_only(tiny: Tiny, tmp_path: P
     from fastapi.testclient import TestClient
 
     from dermcad.api.app import create_app
-    from dermcad.api.settings import Settings
     from dermcad.export.from_run import inputs_from_run
     from dermcad.export.package import write_package
     from dermcad.registry.store import publish
+    from dermcad.settings import Settings
 
     inputs = inputs_from_run(tiny.run_dir, ExportOptions())
     inputs.model.classifier_weights = lambda: None
@@ -191,3 +191,28 @@ def test_models_with_metadata_inputs_are_refused(tmp_path: Path) -> None:
     model = build_model(ModelConfig(net_type="test_resnet", metadata_features=("age",)))
     with pytest.raises(UserError, match="metadata"):
         export_onnx(model, 64, tmp_path / "m.onnx", features=False)
+
+
+def test_export_opens_the_written_package_through_open_models(
+    tiny: Tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dermcad.inference.models as models
+
+    opened: list[str] = []
+    original = models.open_models
+
+    def spy(config: models.ModelsConfig, exposed: list | None = None) -> dict:
+        runners = original(config, exposed)
+        opened.extend(runner.manifest.id for runner in runners.values())
+        return runners
+
+    monkeypatch.setattr(models, "open_models", spy)
+    export_run(tiny.run_dir, tmp_path / "reg", "seen", ExportOptions())
+    assert opened == ["seen"]
+    # A package whose file does not give its recorded reference is not published.
+    import dermcad.inference.verify as verify
+
+    monkeypatch.setattr(verify, "max_prob_diff", lambda a, b, t=1.0: 1.0)
+    with pytest.raises(UserError, match="parity"):
+        export_run(tiny.run_dir, tmp_path / "reg", "broken", ExportOptions())
+    assert not (tmp_path / "reg" / "broken").exists()

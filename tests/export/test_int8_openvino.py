@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from dermcad.cli.main import app
 from dermcad.errors import UserError
 from dermcad.export.package import load_batch
-from dermcad.registry.runtime import RuntimeOptions
+from dermcad.inference.runner import ModelRunner
+from dermcad.inference.runtime import RuntimeOptions
+from dermcad.inference.verify import verify_package
 from dermcad.registry.store import open_package
-from dermcad.registry.verify import verify_package
-from dermcad.serving.runner import ModelRunner
 from serving.tiny import Tiny
 
 runner = CliRunner()
@@ -100,7 +100,7 @@ def test_the_api_serves_it_with_heat_maps(tiny: Tiny, ov_registry: Path, tmp_pat
     from fastapi.testclient import TestClient
 
     from dermcad.api.app import create_app
-    from dermcad.api.settings import Settings
+    from dermcad.settings import Settings
 
     settings = Settings(registry=ov_registry, data_dir=tmp_path / "data")
     with TestClient(create_app(settings)) as client:

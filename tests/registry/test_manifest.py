@@ -76,3 +76,31 @@ def test_read_manifest_errors_name_the_file(tmp_path: Path) -> None:
 def test_round_trip(tiny: Tiny) -> None:
     manifest = read_manifest(tiny.package / "model.json")
     assert Manifest.model_validate_json(manifest.to_json()) == manifest
+
+
+def test_exported_manifest_describes_its_input(tiny: Tiny) -> None:
+    manifest = parse_manifest(_data(tiny), "model.json")
+    assert manifest.input is not None
+    assert manifest.input.name == "image"
+    assert (manifest.input.dtype, manifest.input.layout) == ("float32", "NCHW")
+    assert manifest.input.size == manifest.img_size
+    low, high = manifest.input.value_range
+    spec = manifest.spec  # 0 and 255 through the one preprocessing formula, per channel
+    assert low == pytest.approx(min(-m / s for m, s in zip(spec.mean, spec.std, strict=True)))
+    assert high == pytest.approx(max((1 - m) / s for m, s in zip(spec.mean, spec.std, strict=True)))
+
+
+def test_older_manifests_without_an_input_get_todays_description(tiny: Tiny) -> None:
+    data = _data(tiny)
+    stored = parse_manifest(data, "model.json").input
+    del data["input"]
+    older = parse_manifest(data, "model.json")
+    assert older.input is None
+    assert older.model_input == stored
+
+
+def test_input_size_must_match_img_size(tiny: Tiny) -> None:
+    data = _data(tiny)
+    data["input"] = {**data["input"], "size": data["img_size"] + 1}
+    with pytest.raises(UserError, match=r"input\.size"):
+        parse_manifest(data, "model.json")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from dermcad.errors import UserError
-from dermcad.registry.runtime import RuntimeOptions, load_package
+from dermcad.inference.runner import ModelRunner
+from dermcad.inference.runtime import RuntimeOptions, load_package
 from dermcad.registry.store import open_package
-from dermcad.serving.runner import ModelRunner
 
 pytest.importorskip("openvino")
 

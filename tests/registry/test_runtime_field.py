@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from dermcad.cli.main import app
 from dermcad.errors import UserError
-from dermcad.registry.runtime import RuntimeOptions, check_integrity
+from dermcad.inference.runner import ModelRunner
+from dermcad.inference.runtime import RuntimeOptions, check_integrity
+from dermcad.inference.verify import verify_package
 from dermcad.registry.store import open_package
-from dermcad.registry.verify import verify_package
-from dermcad.serving.runner import ModelRunner
 from serving.tiny import Tiny
 
 

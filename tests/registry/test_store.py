@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dermcad.errors import UserError
-from dermcad.registry.runtime import check_integrity, load_package
+from dermcad.inference.runtime import check_integrity, load_package
 from dermcad.registry.store import list_ids, open_package, publish, remove
 from serving.tiny import Tiny
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dermcad.serving.heatmap import class_activation_maps, colorize, overlay_png
+from dermcad.inference.heatmap import class_activation_maps, colorize, overlay_png
 
 
 def test_cam_is_the_class_weighted_sum_of_feature_channels() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from dermcad.cli.main import app
-from dermcad.serving.results import csv_columns
+from dermcad.inference.results import csv_columns
 from dermcad.taxonomy import CLASSES
 from serving.tiny import Tiny, torch_probabilities
 

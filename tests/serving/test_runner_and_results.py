@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from dermcad.inference import predict_proba
+from dermcad.inference.results import csv_columns, flatten_item, result_item, spreadsheet_safe
+from dermcad.inference.runner import ModelRunner
+from dermcad.inference.tta import predict_proba
 from dermcad.registry.store import open_package
-from dermcad.serving.results import csv_columns, flatten_item, result_item, spreadsheet_safe
-from dermcad.serving.runner import ModelRunner
 from dermcad.taxonomy import CLASSES, TARGET_INDEX
 from serving.tiny import Tiny, torch_probabilities
 
@@ -95,3 +97,25 @@ def test_csv_text_cannot_run_as_a_spreadsheet_formula() -> None:
     ]
     assert spreadsheet_safe("ISIC_0000001.jpg") == "ISIC_0000001.jpg"
     assert spreadsheet_safe("") == ""
+
+
+def test_the_graph_is_fed_under_the_manifests_input_name(tiny: Tiny, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    import pytest
+
+    from dermcad.errors import UserError
+    from dermcad.inference.models import ModelsConfig, open_models
+
+    copy = tmp_path / tiny.model_id
+    shutil.copytree(tiny.package, copy)
+    data = json.loads((copy / "model.json").read_text(encoding="utf-8"))
+    data["input"]["name"] = "pixels"
+    (copy / "model.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(UserError, match="'pixels'"):
+        open_models(ModelsConfig.one_package(copy))
+    del data["input"]  # an older manifest: today's name, and the model opens
+    (copy / "model.json").write_text(json.dumps(data), encoding="utf-8")
+    (runner,) = open_models(ModelsConfig.one_package(copy)).values()
+    assert runner.predict(_batch(tiny, 2))[0].probabilities.shape == (len(CLASSES),)

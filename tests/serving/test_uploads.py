@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dermcad.preprocess import (
+from dermcad.inference.preprocess import (
     CorruptImageError,
     ImageError,
     ImageTooLargeError,
@@ -17,7 +17,7 @@ from dermcad.preprocess import (
     decode_image,
     to_array,
 )
-from dermcad.serving.uploads import (
+from dermcad.inference.uploads import (
     DISPLAY_MAX_SIDE,
     decode_upload,
     prepare_uploaded_file,

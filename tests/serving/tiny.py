@@ -42,9 +42,9 @@ def torch_probabilities(run_dir: Path, images: list[Path], tta: int = 1) -> np.n
     """Reference probabilities: the run's torch model through the one inference path."""
     from dermcad.export.onnx_export import torch_logits
     from dermcad.export.package import load_batch
-    from dermcad.inference import predict_proba
+    from dermcad.inference.preprocess import PreprocessSpec
+    from dermcad.inference.tta import predict_proba
     from dermcad.models import load_run
-    from dermcad.preprocess import PreprocessSpec
 
     model, info = load_run(run_dir)
     spec = PreprocessSpec.from_dict(info["preprocess"])

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dermcad.preprocess import decode_image, to_array
+from dermcad.inference.preprocess import decode_image, to_array
+from dermcad.inference.runner import ModelRunner
+from dermcad.inference.uploads import prepare_uploaded_file
 from dermcad.registry.store import open_package
-from dermcad.serving.runner import ModelRunner
-from dermcad.serving.uploads import prepare_uploaded_file
 from dermcad.tasks.base import TaskBackend, TaskRecord
 from dermcad.tasks.embedded import EmbeddedBackend, EmbeddedConfig
 from serving.tiny import Tiny, torch_probabilities

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dermcad.preprocess import PreprocessSpec
-from dermcad.serving.uploads import PreparedImage, Upload, prepare_upload
+from dermcad.inference.preprocess import PreprocessSpec
+from dermcad.inference.uploads import PreparedImage, Upload, prepare_upload
 from dermcad.tasks.execution import FolderImages
 from dermcad.tasks.store import TaskStore
 

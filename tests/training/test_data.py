@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
 from dermcad.data.index import read_index
-from dermcad.preprocess import PreprocessSpec, preprocess
+from dermcad.inference.preprocess import PreprocessSpec, preprocess
 from dermcad.training.data import (
     ImageCache,
     ImageTable,
@@ -46,6 +47,29 @@ def test_table_gives_exactly_the_one_preprocessing(synthetic_index: Path, tmp_pa
             np.testing.assert_array_equal(table[i].image.numpy(), expected)
             assert table[i].label == frame["label_idx"][i]
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 3
+
+
+def test_augmentation_sees_the_same_image_with_or_without_the_cache(
+    synthetic_index: Path, tmp_path: Path
+) -> None:
+    frame = read_index(synthetic_index).head(2)
+    spec = PreprocessSpec(img_size=40)
+    seen: dict[str, list[np.ndarray]] = {"off": [], "on": []}
+
+    def recorder(key: str) -> Any:
+        def augment(image: np.ndarray) -> np.ndarray:
+            seen[key].append(image.copy())
+            return image
+
+        return augment
+
+    for key, cache in (("off", None), ("on", ImageCache(tmp_path / "cache", spec))):
+        table = ImageTable(frame, spec, augmenter=recorder(key), cache=cache)
+        for i in range(2):
+            table[i]
+    assert seen["off"][0].shape == (40, 40, 3)
+    for off, on in zip(seen["off"], seen["on"], strict=True):
+        np.testing.assert_array_equal(off, on)
 
 
 def test_metadata_vector(synthetic_index: Path) -> None:

@@ -20,7 +20,7 @@ IMG_SIZE = 64
 def _melanoma_probabilities(model: object, images: Sequence[Path], spec: object) -> np.ndarray:
     from dermcad.export.onnx_export import torch_logits
     from dermcad.export.package import load_batch
-    from dermcad.inference import predict_proba
+    from dermcad.inference.tta import predict_proba
     from dermcad.taxonomy import TARGET_INDEX
 
     batch = load_batch(images, spec)  # type: ignore[arg-type]

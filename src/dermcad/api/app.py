@@ -20,47 +20,20 @@ from dermcad.api.limits import BodySizeLimit
 from dermcad.api.metrics import Metrics, MetricsMiddleware
 from dermcad.api.routes import extras, probes, thesis
 from dermcad.api.security import UploadKeyGate
-from dermcad.api.settings import SHIPPED_MODEL_ID, Settings
 from dermcad.api.state import ServingState
 from dermcad.errors import describe_errors
-from dermcad.preprocess import ImageError
-from dermcad.registry.exposure import (
-    ExposedModel,
-    ModelsFile,
-    parse_models_list,
-    read_models_file,
-    resolve_exposed,
-)
-from dermcad.registry.runtime import RuntimeOptions
-from dermcad.serving.runner import ModelRunner
+from dermcad.inference.models import ModelsConfig, exposed_models, open_models
+from dermcad.inference.preprocess import ImageError
+from dermcad.settings import Settings
 from dermcad.tasks.base import BackendUnavailableError, TaskBackend
 from dermcad.tasks.embedded import EmbeddedBackend, EmbeddedConfig
 
 
-def exposed_models(settings: Settings) -> list[ExposedModel]:
-    """The models the settings expose, validated (raises :class:`UserError`)."""
-    config: ModelsFile | None = None
-    if settings.models_config is not None:
-        config = read_models_file(settings.models_config)
-    elif settings.models:
-        config = parse_models_list(settings.models)
-    return resolve_exposed(settings.registry, config, settings.default_model, SHIPPED_MODEL_ID)
-
-
 def load_state(settings: Settings, metrics: Metrics) -> ServingState:
     """Open every exposed model once (sha256 checked) and start the embedded queue."""
-    exposed = exposed_models(settings)
-    options = RuntimeOptions(
-        intra_op_threads=settings.intra_op_threads(), providers=tuple(settings.onnx_providers)
-    )
-    by_package: dict[Path, ModelRunner] = {}
-    runners: dict[str, ModelRunner] = {}
-    for model in exposed:
-        if model.package.path not in by_package:
-            by_package[model.package.path] = ModelRunner.open(
-                model.package, options, settings.batch_size
-            )
-        runners[model.id] = by_package[model.package.path]
+    config = ModelsConfig.from_settings(settings)
+    exposed = exposed_models(config)
+    runners = open_models(config, exposed)
     backend: TaskBackend
     if settings.broker_url:  # the distributed back end: Celery workers over Redis
         from dermcad.tasks.distributed.backend import DistributedBackend

@@ -1,4 +1,4 @@
-"""The endpoints: the thesis API (design.md section 6) and dermcad's additions (architecture.md)."""
+"""The endpoints: the thesis API (docs/api.md) and dermcad's additions (architecture.md)."""
 
 from __future__ import annotations
 

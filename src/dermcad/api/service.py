@@ -16,11 +16,11 @@ from fastapi import HTTPException, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from dermcad.api.state import ServingState
-from dermcad.inference import TTA_CHOICES
-from dermcad.preprocess import ImageError, PreprocessSpec
+from dermcad.inference.preprocess import ImageError, PreprocessSpec
+from dermcad.inference.results import result_item
+from dermcad.inference.uploads import PreparedImage, prepare_uploaded_file, safe_label
 from dermcad.registry.exposure import ExposedModel
-from dermcad.serving.results import result_item
-from dermcad.serving.uploads import PreparedImage, prepare_uploaded_file, safe_label
+from dermcad.registry.manifest import TTA_CHOICES
 from dermcad.tasks.base import TaskRecord
 
 #: The longest pause between two reads of a task's record when the back end cannot say when the

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from dermcad.api.metrics import Metrics
-from dermcad.api.settings import Settings
+from dermcad.inference.runner import ModelRunner
 from dermcad.registry.exposure import ExposedModel
-from dermcad.serving.runner import ModelRunner
+from dermcad.settings import Settings
 from dermcad.tasks.base import TaskBackend
 
 

@@ -23,7 +23,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn :class:`UserError` (and image errors) into one line on stderr and exit status 2."""
-    from dermcad.preprocess import ImageError
+    from dermcad.inference.preprocess import ImageError
 
     try:
         yield

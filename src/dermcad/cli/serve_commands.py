@@ -25,7 +25,7 @@ registry_app = typer.Typer(
 def _registry(path: Path | None) -> Path:
     if path is not None:
         return path
-    from dermcad.api.settings import Settings, default_registry
+    from dermcad.settings import Settings, default_registry
 
     try:
         return Settings().registry
@@ -131,7 +131,7 @@ def registry_verify(
     registry: Path = typer.Option(None, "--registry", help=DEFAULT_REGISTRY_HELP),
 ) -> None:
     """Check a model: manifest schema, sha256 of its files and a parity run; exit 1 on failure."""
-    from dermcad.registry.verify import verify_package
+    from dermcad.inference.verify import verify_package
 
     report = verify_package(_registry(registry), model_id)
     for name, passed, detail in report.checks:
@@ -162,22 +162,27 @@ def predict(
         None, "--tta", help="test-time augmentation views: 1, 4 or 8 (default: the model's)"
     ),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="images per model call"),
+    heatmaps: Path = typer.Option(
+        None,
+        "--heatmaps",
+        help="also write each image's heat-map overlay (the API's) to this folder as <row>.png",
+    ),
 ) -> None:
     """Classify images offline, without a server; the CSV has the API's result fields."""
+    import os
+
     from dermcad.errors import UserError
-    from dermcad.registry.runtime import RuntimeOptions
-    from dermcad.registry.store import open_package
-    from dermcad.serving.predict import collect_images, predict_files, write_results_csv
-    from dermcad.serving.runner import ModelRunner
+    from dermcad.inference.models import ModelsConfig, open_models
+    from dermcad.inference.predict import collect_images, predict_files, write_results_csv
+    from dermcad.inference.runtime import RuntimeOptions
 
     if tta is not None and tta not in (1, 4, 8):
         raise UserError(f"--tta must be 1, 4 or 8, not {tta}")
-    package = open_package(model.resolve().parent, model.resolve().name)
+    config = ModelsConfig.one_package(model, RuntimeOptions(os.cpu_count() or 1), batch_size)
     images = collect_images(inputs)
-    import os
-
-    runner = ModelRunner.open(package, RuntimeOptions(os.cpu_count() or 1), batch_size)
-    items = predict_files(runner, images, package.id, tta)
+    (runner,) = open_models(config).values()
+    package = runner.loaded.package
+    items = predict_files(runner, images, package.id, tta, heatmaps)
     write_results_csv(items, list(package.manifest.classes), out)
     failed = sum(1 for item in items if item["error"])
     flagged = sum(1 for item in items if item["prediction"] and item["prediction"]["target"])
@@ -185,7 +190,7 @@ def predict(
 
 
 def _serve_help() -> str:
-    from dermcad.api.settings import settings_help
+    from dermcad.settings import settings_help
 
     return (
         "Serve the API and the web UI (embedded task queue, no other services). Settings come "
@@ -198,15 +203,18 @@ def serve(
     host: str = typer.Option(None, "--host", help="address to listen on (DERMCAD_HOST)"),
     port: int = typer.Option(None, "--port", help="port (DERMCAD_PORT)"),
 ) -> None:
-    from dermcad.api.app import create_app, exposed_models
-    from dermcad.api.settings import load_settings
+    from dermcad.api.app import create_app
+    from dermcad.inference.models import ModelsConfig, exposed_models
+    from dermcad.settings import load_settings
 
     overrides: dict[str, Any] = {
         k: v for k, v in {"host": host, "port": port}.items() if v is not None
     }
     settings = load_settings(**overrides)
-    exposed = exposed_models(settings)  # fail here, in one line, not inside the server
-    from dermcad.registry.runtime import check_integrity
+    exposed = exposed_models(
+        ModelsConfig.from_settings(settings)
+    )  # fail here, in one line, not inside the server
+    from dermcad.inference.runtime import check_integrity
 
     for model in exposed:  # a changed or damaged model file too (sha256 against the manifest)
         check_integrity(model.package)

@@ -45,7 +45,7 @@ def worker(
     and runs them through the same models and prediction code as the API's embedded queue.
     Start as many as needed, on any machines that see the same registry and Redis. SIGTERM
     finishes the running tasks first; a worker killed mid-task has its tasks delivered again."""
-    from dermcad.api.settings import load_settings
+    from dermcad.settings import load_settings
     from dermcad.tasks.distributed.launch import run_worker
 
     overrides: dict[str, Any] = {} if concurrency is None else {"workers": concurrency}

@@ -55,20 +55,6 @@ EXCLUSION_REASONS: Final[tuple[str, ...]] = (
     "duplicate_id",
     "conflicting_label",
 )
-SOURCES: Final[tuple[str, ...]] = (
-    "ham10000",
-    "isic2019",
-    "isic2018",
-    "isic2020",
-    "isic-archive",
-    "folders",
-    "synthetic",
-)
-
-
-def empty_index() -> pd.DataFrame:
-    """An index with the standard columns and no rows."""
-    return normalize_index(pd.DataFrame({c: [] for c in INDEX_COLUMNS}))
 
 
 def normalize_index(frame: pd.DataFrame) -> pd.DataFrame:

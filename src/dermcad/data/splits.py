@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,6 @@ from dermcad.data.index import atomic_write_text, index_fingerprint
 from dermcad.errors import UserError
 
 SPLIT_FORMAT: Final = "dermcad-split/1"
-GroupBy = Literal["patient", "lesion", "image", "auto"]
 GROUP_CHOICES: Final[tuple[str, ...]] = ("patient", "lesion", "image", "auto")
 HOLDOUT_NAMES: Final[dict[int, tuple[str, ...]]] = {
     2: ("train", "val"),

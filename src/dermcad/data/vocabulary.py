@@ -1,6 +1,6 @@
 """The one mapping from every source vocabulary to the classes of :mod:`dermcad.taxonomy`.
 
-Sources (design.md section 2): ISIC 2019 and 2018 one-hot column names (``MEL`` .. ``UNK``,
+Sources (docs/data.md): ISIC 2019 and 2018 one-hot column names (``MEL`` .. ``UNK``,
 ``AKIEC``), HAM10000 ``dx`` codes, ISIC 2020 and legacy ISIC Archive diagnosis strings, the
 current ISIC Archive hierarchy (``diagnosis_1`` .. ``diagnosis_5``) and folder names (class names,
 short or full, any case, ``_`` or ``-`` for spaces).

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from dermcad.inference import predict_proba
+from dermcad.inference.tta import predict_proba
 
 
 def replay_proba(view_logits: np.ndarray, temperature: float) -> np.ndarray:

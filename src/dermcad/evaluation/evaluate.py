@@ -23,7 +23,7 @@ from dermcad.evaluation.outputs import write_predictions
 from dermcad.evaluation.plots import plot_confusion, plot_reliability, plot_roc
 from dermcad.evaluation.predict import Predictions, predict_frame
 from dermcad.evaluation.summary import json_number, split_metrics, target_index
-from dermcad.preprocess import PreprocessSpec
+from dermcad.inference.preprocess import PreprocessSpec
 
 Log = Callable[[str], None]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dermcad.evaluation.summary import target_index
+from dermcad.decision import DecisionRule
 
 #: dermcad class -> ISIC 2019 column (the scorer's category names).
 ISIC_COLUMNS: dict[str, str] = {
@@ -38,14 +38,15 @@ def predictions_frame(
     classes: Sequence[str],
     threshold: float,
 ) -> pd.DataFrame:
-    target = target_index(classes)
+    rule = DecisionRule.of(classes, threshold)
+    target = rule.target_index
     frame = pd.DataFrame({"image_id": list(image_ids)})
     frame["label"] = [classes[i] if i >= 0 else "" for i in labels]
     for c, name in enumerate(classes):
         frame[f"p_{name}"] = probs[:, c]
     frame["melanoma_probability"] = probs[:, target]
-    frame["flagged_melanoma"] = probs[:, target] >= threshold
-    frame["predicted"] = [classes[i] for i in probs.argmax(axis=1)]
+    frame["flagged_melanoma"] = rule.flags(probs)
+    frame["predicted"] = [classes[i] for i in rule.labels(probs)]
     return frame
 
 

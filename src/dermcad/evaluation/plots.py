@@ -66,7 +66,7 @@ def plot_confusion(path: Path, matrix: np.ndarray, classes: Sequence[str], title
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8, color=colour)
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
-    ax.set(xlabel="predicted (argmax)", ylabel="true", title=title)
+    ax.set(xlabel="predicted (decision rule)", ylabel="true", title=title)
     fig.tight_layout()
     _save(fig, path)
 

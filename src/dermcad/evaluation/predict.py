@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from dermcad.errors import UserError
-from dermcad.inference import predict_proba
-from dermcad.preprocess import ImageError, PreprocessSpec, decode_image, to_array
+from dermcad.inference.preprocess import ImageError, PreprocessSpec, decode_image, to_array
+from dermcad.inference.tta import predict_proba
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The flat metrics of one split (design.md section 4) from labels and probabilities. Pure."""
+"""The flat metrics of one split (docs/models.md) from labels and probabilities. Pure."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from dermcad.decision import DecisionRule
 from dermcad.evaluation.metrics import (
     UndefinedMetricWarning,
     accuracy,
@@ -22,13 +23,11 @@ from dermcad.evaluation.metrics import (
     rates_at_threshold,
     roc_auc,
 )
-from dermcad.taxonomy import TARGET_CLASS
 
 
 def target_index(classes: Sequence[str]) -> int:
-    if TARGET_CLASS not in classes:
-        raise ValueError(f"the model has no {TARGET_CLASS!r} class: {list(classes)}")
-    return list(classes).index(TARGET_CLASS)
+    """Where the target class is (a :class:`ValueError` if the classes lack it)."""
+    return DecisionRule.of(classes, 0.5).target_index
 
 
 def json_number(value: float) -> float | None:
@@ -52,12 +51,16 @@ def split_metrics(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Every metric of a split, flat; undefined values (one class present) are null."""
+    """Every metric of a split, flat; undefined values (one class present) are null.
+
+    Accuracy, balanced accuracy and the confusion matrix count the labels of the one decision rule
+    (:mod:`dermcad.decision`) at ``threshold``: those the API returns."""
     y = np.asarray(labels, dtype=np.int64)
-    target = target_index(classes)
+    rule = DecisionRule.of(classes, threshold)
+    target = rule.target_index
     is_target = y == target
     scores = probs[:, target]
-    predicted = probs.argmax(axis=1)
+    predicted = rule.labels(probs)  # the labels the API returns, not a bare argmax
     rates = rates_at_threshold(is_target, scores, threshold)
     low, high = bootstrap_ci(roc_auc, is_target, scores, n_boot=n_boot, seed=seed)
     m_low, m_high = (

@@ -11,7 +11,7 @@ import yaml
 
 from dermcad.errors import UserError
 from dermcad.export.package import ExportInputs, ExportReport, write_package
-from dermcad.preprocess import PreprocessSpec
+from dermcad.inference.preprocess import PreprocessSpec
 from dermcad.registry.manifest import Runtime
 from dermcad.registry.store import publish
 

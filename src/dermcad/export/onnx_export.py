@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from dermcad.errors import UserError
+from dermcad.registry.manifest import FEATURES_OUTPUT, INPUT_NAME, LOGITS_OUTPUT
 
 OPSET = 18
 
@@ -59,7 +60,7 @@ def export_onnx(model: Any, img_size: int, path: Path, *, features: bool) -> lis
         raise UserError("models that take metadata features cannot be exported to ONNX yet")
     model = model.eval().cpu()
     wrapper: nn.Module = _WithFeatures(model) if features else _LogitsOnly(model)
-    outputs = ["logits", "features"] if features else ["logits"]
+    outputs = [LOGITS_OUTPUT, FEATURES_OUTPUT] if features else [LOGITS_OUTPUT]
     example = torch.zeros(2, 3, img_size, img_size)
     batch = torch.export.Dim("batch", min=1, max=4096)
     sink = io.StringIO()
@@ -73,7 +74,7 @@ def export_onnx(model: Any, img_size: int, path: Path, *, features: bool) -> lis
             program = torch.onnx.export(
                 wrapper,
                 (example,),
-                input_names=["image"],
+                input_names=[INPUT_NAME],
                 output_names=outputs,
                 dynamic_shapes=({0: batch},),
                 opset_version=OPSET,

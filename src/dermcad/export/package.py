@@ -1,4 +1,4 @@
-"""Write a model package (design.md section 4) from a torch model, checking ONNX parity."""
+"""Write a model package (docs/architecture.md) from a torch model, checking ONNX parity."""
 
 from __future__ import annotations
 
@@ -13,12 +13,17 @@ import numpy as np
 
 from dermcad import INTENDED_USE, __version__
 from dermcad.errors import UserError
-from dermcad.inference import predict_proba
-from dermcad.preprocess import PreprocessSpec, preprocess
+from dermcad.inference.preprocess import PreprocessSpec, preprocess
+from dermcad.inference.runtime import make_session
+from dermcad.inference.tta import predict_proba
+from dermcad.inference.verify import max_prob_diff, parity_diff, parity_inputs
 from dermcad.registry.manifest import (
     CLASSIFIER_NAME,
+    INPUT_NAME,
+    LOGITS_OUTPUT,
     MANIFEST_NAME,
     ONNX_NAME,
+    InputInfo,
     Manifest,
     Parity,
     PreprocessInfo,
@@ -26,9 +31,7 @@ from dermcad.registry.manifest import (
     Runtime,
     parse_manifest,
 )
-from dermcad.registry.runtime import make_session
-from dermcad.registry.store import sha256_file
-from dermcad.registry.verify import max_prob_diff, parity_inputs
+from dermcad.registry.store import Package, sha256_file
 from dermcad.taxonomy import TARGET_INDEX
 
 PARITY_TOLERANCE = 1e-4
@@ -79,7 +82,7 @@ def _session_logits(onnx_path: Path, runtime: Runtime = "onnxruntime") -> Any:
 
     def logits(batch: np.ndarray) -> np.ndarray:
         parts = [
-            session.run(["logits"], {"image": batch[i : i + 16]})[0]
+            session.run([LOGITS_OUTPUT], {INPUT_NAME: batch[i : i + 16]})[0]
             for i in range(0, len(batch), 16)
         ]
         return np.concatenate(parts).astype(np.float32)
@@ -204,7 +207,22 @@ def write_package(
     }
     manifest = parse_manifest(data, "exported manifest")
     (folder / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+    check_opened(folder, manifest)
     return ExportReport(manifest, diff, len(inputs.parity_images))
+
+
+def check_opened(folder: Path, manifest: Manifest) -> None:
+    """Open the written package as every server does (:func:`open_models`: sha256, runtime,
+    session) and check that it reproduces the parity reference its manifest records."""
+    from dermcad.inference.models import ModelsConfig, open_models
+    from dermcad.registry.exposure import ExposedModel
+
+    exposed = [ExposedModel(manifest.id, Package(folder, manifest), manifest.id, True)]
+    (runner,) = open_models(ModelsConfig(registry=folder.parent), exposed).values()
+    diff = parity_diff(runner)
+    tolerance = manifest.parity.tolerance if manifest.parity else PARITY_TOLERANCE
+    if not diff < tolerance:
+        raise UserError(f"the written package does not reproduce its parity reference: {diff:.2e}")
 
 
 def _manifest_data(
@@ -219,6 +237,7 @@ def _manifest_data(
         "out_dim": len(inputs.classes),
         "classes": list(inputs.classes),
         "preprocess": PreprocessInfo.from_spec(inputs.spec).model_dump(),
+        "input": InputInfo.for_spec(inputs.spec).model_dump(mode="json"),
         "tta": inputs.tta,
         "calibration": inputs.calibration,
         "metrics": inputs.metrics,

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from dermcad.errors import UserError
+from dermcad.registry.manifest import INPUT_NAME
 
 
 class _BatchReader:
@@ -25,7 +26,7 @@ class _BatchReader:
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         batch = next(self._iter, None)
-        return None if batch is None else {"image": batch}
+        return None if batch is None else {INPUT_NAME: batch}
 
 
 def quantize_int8(fp32_path: Path, int8_path: Path, batches: Sequence[np.ndarray]) -> None:
@@ -115,7 +116,7 @@ def quantize_nncf(fp32_path: Path, int8_path: Path, batches: Sequence[np.ndarray
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             quantized = nncf.quantize(
                 onnx.load(str(fp32_path)),
-                nncf.Dataset([{"image": batch} for batch in batches]),
+                nncf.Dataset([{INPUT_NAME: batch} for batch in batches]),
                 subset_size=len(batches),
                 target_device=nncf.TargetDevice.CPU,
                 advanced_parameters=_nncf_parameters(nncf),

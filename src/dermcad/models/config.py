@@ -21,7 +21,6 @@ PRETRAINED_LITE0_OFFLINE = "efficientnet-lite0-offline"
 PRETRAINED_NAMES: tuple[str, ...] = (PRETRAINED_NONE, PRETRAINED_IMAGENET, PRETRAINED_LITE0_OFFLINE)
 
 #: Metadata features a model may take beside the image (winning-solution style).
-METADATA_FEATURE_NAMES: tuple[str, ...] = ("age", "sex", "site")
 
 
 class ModelConfig(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dermcad.errors import UserError
-from dermcad.preprocess import IMAGENET_MEAN, IMAGENET_STD, Interpolation, PreprocessSpec
+from dermcad.inference.preprocess import IMAGENET_MEAN, IMAGENET_STD, Interpolation, PreprocessSpec
 
 INCEPTION_MEAN: tuple[float, float, float] = (0.5, 0.5, 0.5)
 INCEPTION_STD: tuple[float, float, float] = (0.5, 0.5, 0.5)

@@ -1,4 +1,6 @@
-"""The model manifest (``model.json``): one schema for every published model (design.md section 4).
+"""The model manifest (``model.json``): one schema for every published model.
+
+See docs/architecture.md, "Model package".
 
 Pure pydantic, no torch, no onnxruntime: the registry commands, the API and a model card all read
 it. The top level forbids unknown keys, so a typo in a hand-edited manifest fails loudly; the
@@ -9,25 +11,33 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dermcad.decision import DecisionRule
 from dermcad.errors import UserError, describe_errors
-from dermcad.inference import TTA_CHOICES
-from dermcad.preprocess import PreprocessSpec
+from dermcad.inference.preprocess import PreprocessSpec
 from dermcad.taxonomy import TARGET_CLASS
 
-MANIFEST_FORMAT = "dermcad-model/1"
+MANIFEST_FORMAT: Final = "dermcad-model/1"
 MANIFEST_NAME = "model.json"
 ONNX_NAME = "model.onnx"
 CLASSIFIER_NAME = "classifier.npz"
+#: The ONNX graph's names in packages whose manifest predates the ``input`` description, and the
+#: names ``dermcad export`` gives: one input, ``logits`` always, ``features`` for heat maps.
+INPUT_NAME = "image"
+LOGITS_OUTPUT = "logits"
+FEATURES_OUTPUT = "features"
+TTA_CHOICES: tuple[int, ...] = (1, 4, 8)  # dihedral views: identity, flips, all eight
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 Runtime = Literal["onnxruntime", "openvino"]
 
 
 class PreprocessInfo(BaseModel):
-    """The preprocessing spec as stored: mirrors :class:`dermcad.preprocess.PreprocessSpec`."""
+    """The preprocessing spec as stored: mirrors
+    :class:`dermcad.inference.preprocess.PreprocessSpec`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -45,6 +55,30 @@ class PreprocessInfo(BaseModel):
     @classmethod
     def from_spec(cls, spec: PreprocessSpec) -> PreprocessInfo:
         return cls.model_validate(spec.to_dict())
+
+
+class InputInfo(BaseModel):
+    """The model's input as data: a float32 ``[N, 3, size, size]`` RGB batch (NCHW), the output of
+    the one preprocessing function, whose values lie in ``value_range``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default=INPUT_NAME, min_length=1)
+    dtype: Literal["float32"] = "float32"
+    layout: Literal["NCHW"] = "NCHW"
+    channels: Literal["RGB"] = "RGB"
+    size: int = Field(ge=8)
+    value_range: tuple[float, float]
+
+    @classmethod
+    def for_spec(cls, spec: PreprocessSpec, name: str = INPUT_NAME) -> InputInfo:
+        """What :func:`dermcad.inference.preprocess.to_array` produces for ``spec``: pixel values
+        0..255 scaled to 0..1, less the mean, over the standard deviation, per channel."""
+        mean = np.asarray(spec.mean, dtype=np.float64)
+        std = np.asarray(spec.std, dtype=np.float64)
+        low = float(np.min((0.0 - mean) / std))
+        high = float(np.max((1.0 - mean) / std))
+        return cls(name=name, size=spec.img_size, value_range=(round(low, 6), round(high, 6)))
 
 
 class SplitMetrics(BaseModel):
@@ -107,7 +141,7 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    format: Literal["dermcad-model/1"] = "dermcad-model/1"
+    format: Literal["dermcad-model/1"] = MANIFEST_FORMAT
     id: str = Field(pattern=MODEL_ID_PATTERN)
     version: str = "1"
     display_name: str = ""
@@ -126,7 +160,9 @@ class Manifest(BaseModel):
     versions: dict[str, str] = {}
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     classifier_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    outputs: list[str] = ["logits"]
+    outputs: list[str] = [LOGITS_OUTPUT]
+    # The input as data; absent in older manifests, whose input is ``InputInfo.for_spec``.
+    input: InputInfo | None = None
     precision: Literal["fp32", "int8"] = "fp32"
     # The runtime that must run model.onnx: "openvino" for NNCF-quantized int8 packages, which
     # ONNX Runtime runs without a speed-up (docs/performance.md); absent in older manifests.
@@ -153,17 +189,29 @@ class Manifest(BaseModel):
             raise ValueError(f"target_class {self.target_class!r} is not one of the classes")
         if self.preprocess.img_size != self.img_size:
             raise ValueError("preprocess.img_size differs from img_size")
-        if "logits" not in self.outputs:
-            raise ValueError("outputs must include 'logits'")
+        if LOGITS_OUTPUT not in self.outputs:
+            raise ValueError(f"outputs must include {LOGITS_OUTPUT!r}")
+        if self.input is not None and self.input.size != self.img_size:
+            raise ValueError("input.size differs from img_size")
         return self
 
     @property
     def has_heatmaps(self) -> bool:
-        return "features" in self.outputs and self.classifier_sha256 is not None
+        return FEATURES_OUTPUT in self.outputs and self.classifier_sha256 is not None
+
+    @property
+    def model_input(self) -> InputInfo:
+        """The input description: the stored one, or today's default for older manifests."""
+        return self.input if self.input is not None else InputInfo.for_spec(self.spec)
 
     @property
     def spec(self) -> PreprocessSpec:
         return self.preprocess.to_spec()
+
+    @property
+    def decision_rule(self) -> DecisionRule:
+        """The one decision rule (:mod:`dermcad.decision`): ``target_class`` and the threshold."""
+        return DecisionRule.of(self.classes, self.threshold, self.target_class)
 
     @property
     def threshold(self) -> float:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from dermcad.serving.uploads import PreparedImage
+from dermcad.inference.uploads import PreparedImage
 
 TaskStatus = Literal["queued", "running", "done", "failed"]
 FINISHED: tuple[str, ...] = ("done", "failed")

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dermcad.serving.heatmap import overlay_png
-from dermcad.serving.runner import ModelRunner
-from dermcad.serving.uploads import PreparedImage
+from dermcad.inference.heatmap import overlay_png
+from dermcad.inference.runner import ModelRunner
+from dermcad.inference.uploads import PreparedImage
 from dermcad.tasks.base import BackendUnavailableError, FinishSignals, TaskRecord, Unsubscribe
 from dermcad.tasks.execution import FolderImages, run_task
 from dermcad.tasks.store import TaskStore

@@ -4,7 +4,8 @@ The embedded back end's threads and the distributed back end's Celery workers di
 where a task's images and class-activation maps are kept (a folder, or Redis); both hand those to
 :func:`run_task` through :class:`TaskImages`, so the predictions cannot drift between them. What
 is stored is the model-ready uint8 image (the resize step of the one preprocessing function, done
-once at upload); :func:`dermcad.preprocess.to_array` normalises it without resizing it again.
+once at upload);
+:func:`dermcad.inference.preprocess.to_array` normalises it without resizing it again.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
-from dermcad.preprocess import to_array
-from dermcad.serving.results import result_item
-from dermcad.serving.runner import ModelRunner
+from dermcad.inference.preprocess import to_array
+from dermcad.inference.results import result_item
+from dermcad.inference.runner import ModelRunner
 from dermcad.tasks.base import TaskRecord
 
 BatchDone = Callable[[int, int], None]  # (images done so far, images in this batch)
@@ -46,7 +47,8 @@ def check_pixels(pixels: np.ndarray) -> np.ndarray:
 def legacy_pixels(png: bytes | Path) -> np.ndarray:
     """The pixels of an image in the task stores' earlier layout (before commit 2a60d67): a
     lossless PNG of the whole decoded upload (``<i>.png`` on disk, field ``<i>`` in Redis). Tasks
-    queued before an upgrade still run: :func:`dermcad.preprocess.to_array` resizes these pixels
+    queued before an upgrade still run:
+    :func:`dermcad.inference.preprocess.to_array` resizes these pixels
     like any other image."""
     with Image.open(io.BytesIO(png) if isinstance(png, bytes) else png) as image:
         return check_pixels(np.asarray(image.convert("RGB")))

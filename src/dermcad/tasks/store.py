@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from dermcad.serving.uploads import PreparedImage
+from dermcad.inference.uploads import PreparedImage
 from dermcad.tasks.base import BackendUnavailableError, TaskRecord
 from dermcad.tasks.execution import display_name, input_name
 

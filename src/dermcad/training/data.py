@@ -13,8 +13,8 @@ import torch
 from torch.utils.data import Dataset
 
 from dermcad.augment import Augmenter
+from dermcad.inference.preprocess import PreprocessSpec, decode_image, resize, to_array
 from dermcad.models.metadata import encode_metadata
-from dermcad.preprocess import PreprocessSpec, decode_image, resize, to_array
 
 
 @dataclass(frozen=True)
@@ -24,11 +24,17 @@ class Sample:
     meta: torch.Tensor
 
 
+def model_sized(path: str, spec: PreprocessSpec) -> np.ndarray:
+    """The decoded image after the resize step of the one preprocessing function (uint8 HWC)."""
+    return np.asarray(resize(decode_image(path, draft_size=spec.img_size), spec))
+
+
 class ImageCache:
     """Pre-resized copies (uint8 ``.npy``) of each image, squashed to the model's size.
 
-    The copy is exactly what :func:`dermcad.preprocess.to_array` would resize to, so a cached
-    image gives bit-identical input; decoding a large JPEG happens once per dataset, not per epoch.
+    The copy is exactly what :func:`dermcad.inference.preprocess.to_array` would resize to, so a
+    cached image gives bit-identical input; decoding a large JPEG happens once per dataset, not per
+    epoch.
     """
 
     def __init__(self, root: Path, spec: PreprocessSpec) -> None:
@@ -42,8 +48,7 @@ class ImageCache:
         file = self._file(path)
         if file.is_file():
             return np.asarray(np.load(file))
-        image = decode_image(path, draft_size=self.spec.img_size)
-        array = np.asarray(resize(image, self.spec))
+        array = model_sized(path, self.spec)
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = file.with_name(f".{file.stem}.{np.random.randint(1 << 30)}.npy")
         np.save(tmp, array)
@@ -74,9 +79,10 @@ class ImageTable(Dataset[Sample]):
         return len(self.paths)
 
     def load_rgb(self, i: int) -> np.ndarray:
+        """The model-sized image, from the cache or not: augmentation sees the same either way."""
         if self.cache is not None:
             return self.cache.load(self.paths[i])
-        return np.asarray(decode_image(self.paths[i], draft_size=self.spec.img_size))
+        return model_sized(self.paths[i], self.spec)
 
     def __getitem__(self, i: int) -> Sample:
         image = self.load_rgb(i)

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, DistributedSampler, WeightedRandomSampl
 
 from dermcad.augment import Augmenter
 from dermcad.errors import UserError
-from dermcad.preprocess import PreprocessSpec
+from dermcad.inference.preprocess import PreprocessSpec
 from dermcad.training.data import (
     ImageCache,
     ImageTable,

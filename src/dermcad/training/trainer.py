@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from dermcad.evaluation.metrics import accuracy, roc_auc
-from dermcad.inference import softmax
+from dermcad.inference.tta import softmax
 from dermcad.taxonomy import TARGET_CLASS
 from dermcad.training.checkpoint import save_epoch
 from dermcad.training.loop import predict_logits, train_epoch
@@ -36,7 +36,7 @@ def _validation_scores(
     classes: tuple[str, ...], logits: np.ndarray, labels: np.ndarray
 ) -> tuple[float, float]:
     probs = softmax(logits)
-    target = classes.index(TARGET_CLASS) if TARGET_CLASS in classes else 1
+    target = classes.index(TARGET_CLASS)
     positives = labels == target
     auc = roc_auc(positives, probs[:, target]) if 0 < positives.sum() < len(labels) else math.nan
     return auc, accuracy(labels, probs.argmax(axis=1))

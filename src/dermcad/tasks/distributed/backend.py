@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
-from dermcad.serving.uploads import PreparedImage
+from dermcad.inference.uploads import PreparedImage
 from dermcad.tasks.base import BackendUnavailableError, TaskRecord, Unsubscribe
 from dermcad.tasks.distributed.config import TASK_NAME, DistributedConfig
 from dermcad.tasks.distributed.store import RedisTaskStore
@@ -145,7 +145,7 @@ class DistributedBackend:
         import numpy as np
         from PIL import Image
 
-        from dermcad.serving.heatmap import overlay_png
+        from dermcad.inference.heatmap import overlay_png
 
         record = self.get(task_id)
         if record is None or record.status != "done" or not 0 <= index < record.total:

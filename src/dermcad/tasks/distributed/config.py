@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from dermcad.api.settings import Settings
+    from dermcad.settings import Settings
 
 MiB = 1024 * 1024
 TASK_NAME = "dermcad.predict"

@@ -23,31 +23,21 @@ from dermcad.tasks.distributed.worker import (
 )
 
 if TYPE_CHECKING:
-    from dermcad.api.settings import Settings
-    from dermcad.serving.runner import ModelRunner
+    from dermcad.inference.runner import ModelRunner
+    from dermcad.settings import Settings
 
 log = logging.getLogger(__name__)
 Pool = Literal["threads", "prefork", "solo"]
 
 
 def open_runners(settings: Settings) -> dict[str, ModelRunner]:
-    """A runner per exposed model id (one ONNX Runtime session per package), as the API does."""
-    from dermcad.api.app import exposed_models
-    from dermcad.registry.runtime import RuntimeOptions
-    from dermcad.serving.runner import ModelRunner
+    """A runner per exposed model id, opened by the one entry the API uses too."""
+    from dermcad.inference.models import ModelsConfig, open_models
 
-    options = RuntimeOptions(
-        intra_op_threads=settings.intra_op_threads(), providers=tuple(settings.onnx_providers)
-    )
-    by_path: dict[str, ModelRunner] = {}
-    runners: dict[str, ModelRunner] = {}
-    for model in exposed_models(settings):
-        key = str(model.package.path)
-        if key not in by_path:
-            by_path[key] = ModelRunner.open(model.package, options, settings.batch_size)
-            providers = by_path[key].loaded.session.get_providers()
-            log.info("model %s loaded on %s", model.id, ", ".join(providers))
-        runners[model.id] = by_path[key]
+    runners = open_models(ModelsConfig.from_settings(settings))
+    for model_id, runner in runners.items():
+        providers = runner.loaded.session.get_providers()
+        log.info("model %s loaded on %s", model_id, ", ".join(providers))
     return runners
 
 
@@ -55,12 +45,14 @@ def run_worker(
     settings: Settings, pool: Pool, loglevel: str = "INFO", hostname: str | None = None
 ) -> None:
     """Run a Celery worker until it is stopped (SIGTERM: finish the running tasks, then exit)."""
-    from dermcad.api.app import exposed_models
+    from dermcad.inference.models import ModelsConfig, exposed_models
 
     if not settings.broker_url:
         raise UserError("dermcad worker needs DERMCAD_BROKER_URL (redis://host:6379/0)")
     config = DistributedConfig.from_settings(settings)
-    exposed = exposed_models(settings)  # a bad registry fails here, in one line
+    exposed = exposed_models(
+        ModelsConfig.from_settings(settings)
+    )  # a bad registry fails here, in one line
     concurrency = 1 if pool == "solo" else settings.workers
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
     print(

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dermcad.preprocess import ImageTooLargeError
-from dermcad.serving.uploads import PreparedImage
+from dermcad.inference.preprocess import ImageTooLargeError
+from dermcad.inference.uploads import PreparedImage
 from dermcad.tasks.base import FINISHED, QueueFullError, TaskRecord
 from dermcad.tasks.distributed.config import DistributedConfig
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import redis
     from celery import Celery
 
-    from dermcad.serving.runner import ModelRunner
+    from dermcad.inference.runner import ModelRunner
 
 log = logging.getLogger(__name__)
 RunnerLoader = Callable[[], Mapping[str, "ModelRunner"]]

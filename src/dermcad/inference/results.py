@@ -1,15 +1,15 @@
 """The result of one image, as ``/from_task`` returns it and ``dermcad predict`` writes it.
 
 One builder for both, so the API's JSON items and the CLI's CSV rows carry the same fields
-(design.md section 6 plus the additions of docs/architecture.md).
+(docs/api.md plus the additions of docs/architecture.md).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from dermcad.inference.runner import Prediction
 from dermcad.registry.manifest import Manifest
-from dermcad.serving.runner import Prediction
 
 
 def model_metadata(manifest: Manifest) -> dict[str, Any]:
@@ -83,6 +83,7 @@ def csv_columns(classes: list[str]) -> list[str]:
         "height",
         *[f"p_{cls}" for cls in classes],
         "error",
+        "heatmap",
     ]
 
 
@@ -102,6 +103,7 @@ def flatten_item(item: dict[str, Any], classes: list[str]) -> dict[str, Any]:
         "width": item.get("width"),
         "height": item.get("height"),
         "error": spreadsheet_safe(item.get("error") or ""),
+        "heatmap": spreadsheet_safe(item.get("heatmap_url") or ""),
     }
     for cls in classes:
         row[f"p_{cls}"] = probs.get(cls, "")

@@ -1,4 +1,4 @@
-"""The one preprocessing function (design.md section 5).
+"""The one preprocessing function (docs/architecture.md).
 
 Decode (JPEG or PNG, EXIF orientation applied, RGB) -> resize to ``img_size`` x ``img_size`` ->
 float32 in [0, 1] normalised with the spec's mean and std -> CHW. Evaluation, export parity checks,

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
+from dermcad.atomic import write_bytes_atomic, write_text_atomic
 from dermcad.errors import UserError
-from dermcad.preprocess import DEFAULT_MAX_PIXELS, ImageError, to_array
-from dermcad.serving.results import csv_columns, flatten_item, result_item
-from dermcad.serving.runner import ModelRunner
-from dermcad.serving.uploads import Upload, decode_upload
+from dermcad.inference.heatmap import overlay_png
+from dermcad.inference.preprocess import DEFAULT_MAX_PIXELS, ImageError, to_array
+from dermcad.inference.results import csv_columns, flatten_item, result_item
+from dermcad.inference.runner import ModelRunner
+from dermcad.inference.uploads import Upload, decode_upload, display_jpeg
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _NO_FILE_LIMIT = 1 << 40
@@ -45,10 +46,20 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 def predict_files(
-    runner: ModelRunner, images: list[tuple[str, Path]], model_id: str, tta: int | None = None
+    runner: ModelRunner,
+    images: list[tuple[str, Path]],
+    model_id: str,
+    tta: int | None = None,
+    heatmaps: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """One result item per image, in order; an unreadable image gets an item with its error."""
+    """One result item per image, in order; an unreadable image gets an item with its error.
+
+    With ``heatmaps``, the overlay the API serves for image ``i`` is written to
+    ``heatmaps/<i>.png`` (drawn on the same display copy) and the item's ``heatmap_url`` names it.
+    """
     manifest = runner.manifest
+    if heatmaps is not None and not runner.has_heatmaps:
+        raise UserError(f"model {model_id!r} has no heat maps (its package has no classifier.npz)")
     views = manifest.tta if tta is None else tta
     items: list[dict[str, Any]] = []
     for chunk in _chunks(images, runner.batch_size):
@@ -75,12 +86,19 @@ def predict_files(
         for (label, _), entry in zip(chunk, decoded, strict=True):
             common: dict[str, Any] = {"model_id": model_id, "manifest": manifest, "tta": views}
             if isinstance(entry, Upload):
+                prediction = next(predictions)
+                overlay = None
+                if heatmaps is not None and prediction.cam is not None:
+                    overlay = heatmaps / f"{len(items)}.png"
+                    display = Image.open(io.BytesIO(display_jpeg(entry.image)))
+                    write_bytes_atomic(overlay, overlay_png(display, prediction.cam))
                 items.append(
                     result_item(
                         name=label,
                         width=entry.width,
                         height=entry.height,
-                        prediction=next(predictions),
+                        prediction=prediction,
+                        heatmap_url=None if overlay is None else str(overlay),
                         **common,
                     )
                 )
@@ -98,12 +116,4 @@ def write_results_csv(items: list[dict[str, Any]], classes: list[str], out: Path
     writer.writeheader()
     for item in items:
         writer.writerow(flatten_item(item, classes))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(buffer.getvalue())
-        Path(tmp).replace(out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(out, buffer.getvalue())

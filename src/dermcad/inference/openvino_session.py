@@ -32,13 +32,17 @@ class OutputInfo:
 
 
 class OpenVinoSession:
-    """``run(names, feeds)`` and ``get_outputs()`` as ``onnxruntime.InferenceSession`` has them.
-    Thread-safe: each call uses its own infer request."""
+    """``run(names, feeds)``, ``get_inputs()`` and ``get_outputs()`` as
+    ``onnxruntime.InferenceSession`` has them. Thread-safe: each call uses its own infer request."""
 
     def __init__(self, compiled: Any, provider: str = PROVIDER) -> None:
         self._compiled = compiled
         self._provider = provider
         self._outputs = {name for out in compiled.outputs for name in out.get_names()}
+        self._inputs = [port.get_any_name() for port in compiled.inputs]
+
+    def get_inputs(self) -> list[OutputInfo]:
+        return [OutputInfo(name) for name in self._inputs]
 
     def get_outputs(self) -> list[OutputInfo]:
         return [OutputInfo(name) for name in sorted(self._outputs)]

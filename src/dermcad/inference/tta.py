@@ -4,7 +4,7 @@ Everything that turns model logits into what a user sees goes through here, what
 network: a torch module during evaluation and export checks, an ONNX Runtime session in the CLI,
 the API and the workers. A *logits function* maps a preprocessed float32 ``[N, 3, S, S]`` batch to
 ``[N, C]`` logits; :func:`predict_proba` adds the dihedral TTA views and temperature scaling;
-:func:`decide` applies the melanoma threshold.
+:func:`decide` applies the one decision rule (:mod:`dermcad.decision`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dermcad.taxonomy import TARGET_INDEX
+from dermcad.decision import DecisionRule
+from dermcad.registry.manifest import TTA_CHOICES
 
 LogitsFn = Callable[[np.ndarray], np.ndarray]
-TTA_CHOICES: tuple[int, ...] = (1, 4, 8)
 
 
 def dihedral_view(batch: np.ndarray, k: int) -> np.ndarray:
@@ -80,25 +80,15 @@ class Decision:
     melanoma_probability: float
 
 
-def decide(
-    probabilities: Sequence[float] | np.ndarray, threshold: float, classes: Sequence[str]
-) -> Decision:
-    """Apply the calibrated melanoma threshold to one image's probabilities.
-
-    ``target`` is ``p(melanoma) >= threshold`` (not a bare argmax). The label agrees with it: a
-    flagged lesion is labelled melanoma; otherwise the most probable of the other classes.
-    """
+def decide(probabilities: Sequence[float] | np.ndarray, rule: DecisionRule) -> Decision:
+    """One image's decision under the model's :class:`~dermcad.decision.DecisionRule`."""
     probs = np.asarray(probabilities, dtype=np.float64)
-    if probs.shape != (len(classes),):
-        raise ValueError(f"expected {len(classes)} probabilities, got shape {probs.shape}")
-    p_target = float(probs[TARGET_INDEX])
-    target = p_target >= threshold
-    if target:
-        label = TARGET_INDEX
-    else:
-        others = probs.copy()
-        others[TARGET_INDEX] = -np.inf
-        label = int(np.argmax(others))
+    if probs.shape != (len(rule.classes),):
+        raise ValueError(f"expected {len(rule.classes)} probabilities, got shape {probs.shape}")
+    label = int(rule.labels(probs[None, :])[0])
     return Decision(
-        target=target, label=label, prediction=classes[label], melanoma_probability=p_target
+        target=bool(rule.flags(probs[None, :])[0]),
+        label=label,
+        prediction=rule.classes[label],
+        melanoma_probability=float(probs[rule.target_index]),
     )

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dermcad.errors import UserError, describe_errors
-from dermcad.preprocess import DEFAULT_MAX_PIXELS
+from dermcad.inference.preprocess import DEFAULT_MAX_PIXELS
 
 MiB = 1024 * 1024
 SHIPPED_MODEL_ID = "ham10000-lite0-224"

@@ -3,7 +3,7 @@
 #   ingest -> split (by lesion, 80/10/10, seed 42) -> train -> evaluate (train, val, test; TTA 8)
 #   -> external test on the 150 UDA-1 images of isic-real (if given).
 #
-#   bench/train_real_model.sh HAM_DIR ISIC_REAL_DIR|- WORK_DIR [extra `dermcad train` options]
+#   scripts/train_real_model.sh HAM_DIR ISIC_REAL_DIR|- WORK_DIR [extra `dermcad train` options]
 #
 # HAM_DIR holds HAM10000_metadata.csv and images/; ISIC_REAL_DIR holds labels.csv and images/
 # ("-" skips the external test). WORK_DIR receives data/ (index, split) and run/.
@@ -63,7 +63,7 @@ $DERMCAD evaluate "$RUN" "${SPLIT_ARGS[@]}" --tta 8 --device "$EVAL_DEVICE" \
   --batch-size "${EVAL_BATCH:-128}" --no-progress
 if [ "$ISIC_REAL_DIR" != "-" ]; then
   stamp "external test: isic-real UDA-1 (150 images, melanoma vs nevus)"
-  python3 "$HERE/bench/isic_real_index.py" "$ISIC_REAL_DIR" "$DATA/isic-uda1.csv"
+  python3 "$HERE/scripts/isic_real_index.py" "$ISIC_REAL_DIR" "$DATA/isic-uda1.csv"
   $DERMCAD evaluate "$RUN" --external "$DATA/isic-uda1.csv" --name isic-uda1 --tta 8 \
     --device "$EVAL_DEVICE" --batch-size "${EVAL_BATCH:-128}" --no-progress
 fi

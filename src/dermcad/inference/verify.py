@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from dermcad.errors import UserError
-from dermcad.inference import softmax
-from dermcad.registry.runtime import RuntimeOptions, check_files
+from dermcad.inference.models import ModelsConfig, open_models
+from dermcad.inference.runner import ModelRunner
+from dermcad.inference.runtime import RuntimeOptions, check_files
+from dermcad.inference.tta import softmax
 from dermcad.registry.store import open_package
 
 
@@ -27,6 +29,16 @@ def parity_inputs(seed: int, n: int, img_size: int) -> np.ndarray:
 def max_prob_diff(logits_a: np.ndarray, logits_b: np.ndarray, temperature: float = 1.0) -> float:
     """Largest absolute difference between the calibrated probabilities of two logit arrays."""
     return float(np.abs(softmax(logits_a, temperature) - softmax(logits_b, temperature)).max())
+
+
+def parity_diff(runner: ModelRunner) -> float:
+    """Largest probability difference between an opened package and its parity reference."""
+    manifest = runner.manifest
+    if manifest.parity is None:
+        raise UserError(f"model {manifest.id!r}: the manifest holds no parity reference")
+    parity = manifest.parity
+    logits = runner.logits(parity_inputs(parity.seed, parity.n, manifest.img_size))
+    return max_prob_diff(np.asarray(parity.logits), logits, manifest.temperature)
 
 
 @dataclass
@@ -46,8 +58,6 @@ def verify_package(
     registry: Path, model_id: str, options: RuntimeOptions = RuntimeOptions()
 ) -> VerifyReport:
     """Run every check; the report says which passed (never raises for a failed check)."""
-    from dermcad.serving.runner import ModelRunner
-
     report = VerifyReport(model_id)
     try:
         package = open_package(registry, model_id)
@@ -66,13 +76,11 @@ def verify_package(
         report.add("parity", False, "the manifest holds no parity reference")
         return report
     try:
-        runner = ModelRunner.open(package, options)
-        inputs = parity_inputs(parity.seed, parity.n, package.manifest.img_size)
-        logits = runner.logits(inputs)
+        (runner,) = open_models(ModelsConfig.one_package(package.path, options)).values()
+        diff = parity_diff(runner)
     except UserError as exc:
         report.add("parity", False, str(exc))
         return report
-    diff = max_prob_diff(np.asarray(parity.logits), logits, package.manifest.temperature)
     report.add(
         "parity",
         diff < parity.tolerance,

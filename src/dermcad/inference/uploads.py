@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from dermcad.preprocess import (
+from dermcad.inference.preprocess import (
     ImageError,
     ImageTooLargeError,
     PreprocessSpec,
@@ -52,9 +52,9 @@ class PreparedImage:
     """What a task store keeps of one upload: nothing a worker would have to decode again.
 
     ``pixels`` is the model-ready image (uint8 ``[S, S, 3]``, already resized for the model's
-    :class:`PreprocessSpec`; :func:`dermcad.preprocess.to_array` does not resize it again) and
-    ``display`` a JPEG of the upright image, longest side at most :data:`DISPLAY_MAX_SIDE`,
-    without metadata (heat-map overlays are drawn on it).
+    :class:`PreprocessSpec`; :func:`dermcad.inference.preprocess.to_array` does not resize it
+    again) and ``display`` a JPEG of the upright image, longest side at most
+    :data:`DISPLAY_MAX_SIDE`, without metadata (heat-map overlays are drawn on it).
     """
 
     name: str

@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 
 from dermcad.errors import UserError
-from dermcad.registry.manifest import CLASSIFIER_NAME, Runtime
-from dermcad.registry.openvino_session import (
+from dermcad.inference.openvino_session import (
     PACKAGE_PROVIDER,
     is_openvino,
     open_openvino,
     require_openvino,
 )
+from dermcad.registry.manifest import CLASSIFIER_NAME, Runtime
 from dermcad.registry.store import Package, sha256_file
 
 
@@ -65,7 +65,7 @@ def make_session(
     onnx_path: Path, options: RuntimeOptions = RuntimeOptions(), runtime: Runtime = "onnxruntime"
 ) -> Any:
     """An ``onnxruntime.InferenceSession``, or an OpenVINO session (see
-    :mod:`dermcad.registry.openvino_session`) when ``runtime`` is ``openvino`` or the first
+    :mod:`dermcad.inference.openvino_session`) when ``runtime`` is ``openvino`` or the first
     provider is ``OpenVINO``."""
     threads = max(1, options.intra_op_threads)
     if runtime == "openvino":
@@ -120,4 +120,10 @@ def load_package(package: Package, options: RuntimeOptions = RuntimeOptions()) -
     missing = set(package.manifest.outputs) - names
     if missing:
         raise UserError(f"{package.onnx_path}: outputs {sorted(missing)} named in the manifest")
+    wanted = package.manifest.model_input.name
+    inputs = [graph_input.name for graph_input in session.get_inputs()]
+    if inputs != [wanted]:
+        raise UserError(
+            f"{package.onnx_path}: the graph's inputs are {inputs}, the manifest names {wanted!r}"
+        )
     return LoadedPackage(package, session, load_classifier(package))

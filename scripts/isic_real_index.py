@@ -1,7 +1,7 @@
 """Write a dermcad index of the external test set: the 150 UDA-1 images of ``isic-real``
 (ISIC_0000000..ISIC_0000556, melanoma vs nevus; a collection other than HAM10000).
 
-    python bench/isic_real_index.py ../shared/data/isic-real OUT/isic-uda1.csv
+    python scripts/isic_real_index.py ../shared/data/isic-real OUT/isic-uda1.csv
 """
 
 from __future__ import annotations

@@ -12,12 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dermcad.inference import Decision, decide, predict_proba
-from dermcad.registry.manifest import Manifest
-from dermcad.registry.runtime import LoadedPackage, RuntimeOptions, load_package
+from dermcad.inference.runtime import LoadedPackage, RuntimeOptions, load_package
+from dermcad.inference.tta import Decision, decide, predict_proba
+from dermcad.registry.manifest import FEATURES_OUTPUT, LOGITS_OUTPUT, Manifest
 from dermcad.registry.store import Package
-
-INPUT_NAME = "image"
 
 
 @dataclass(frozen=True)
@@ -37,6 +35,7 @@ class ModelRunner:
         self.batch_size = max(1, batch_size)
         self._session = loaded.session
         self._with_features = loaded.classifier is not None
+        self._input_name = loaded.package.manifest.model_input.name
 
     @classmethod
     def open(
@@ -54,12 +53,12 @@ class ModelRunner:
 
     def run(self, batch: np.ndarray, *, features: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Raw ``logits`` (and ``features`` if asked, else an empty array) for a batch."""
-        names = ["logits", "features"] if features else ["logits"]
+        names = [LOGITS_OUTPUT, FEATURES_OUTPUT] if features else [LOGITS_OUTPUT]
         logits_parts: list[np.ndarray] = []
         feature_parts: list[np.ndarray] = []
         for start in range(0, len(batch), self.batch_size):
             chunk = np.ascontiguousarray(batch[start : start + self.batch_size], dtype=np.float32)
-            outputs = self._session.run(names, {INPUT_NAME: chunk})
+            outputs = self._session.run(names, {self._input_name: chunk})
             logits_parts.append(np.asarray(outputs[0], dtype=np.float32))
             if features:
                 feature_parts.append(np.asarray(outputs[1], dtype=np.float32))
@@ -86,10 +85,11 @@ class ModelRunner:
             return logits
 
         probs = predict_proba(logits_fn, batch, tta=views, temperature=manifest.temperature)
-        decisions = [decide(row, manifest.threshold, manifest.classes) for row in probs]
+        rule = manifest.decision_rule
+        decisions = [decide(row, rule) for row in probs]
         cams: Sequence[np.ndarray | None] = [None] * len(batch)
         if kept and self.loaded.classifier is not None:
-            from dermcad.serving.heatmap import class_activation_maps
+            from dermcad.inference.heatmap import class_activation_maps
 
             weight, _ = self.loaded.classifier
             cams = class_activation_maps(kept[0], weight, [d.label for d in decisions])
