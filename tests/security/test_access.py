@@ -264,7 +264,7 @@ def test_keys_are_compared_with_hmac_compare_digest(
         calls.append((given, expected))
         return real(given, expected)
 
-    monkeypatch.setattr(security.hmac, "compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
     assert keyed.get("/public_models", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert calls == [(b"wrong", KEY.encode())]
     ok = keyed.get("/public_models", headers={"Authorization": f"Bearer {KEY}"})
