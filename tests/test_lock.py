@@ -22,7 +22,7 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)", re.M)
 
 
 def pins(text: str) -> dict[str, str]:
-    return {canonicalize_name(name): version for name, version in PIN.findall(text)}
+    return {str(canonicalize_name(name)): version for name, version in PIN.findall(text)}
 
 
 def _requirements() -> list[Requirement]:
@@ -31,14 +31,14 @@ def _requirements() -> list[Requirement]:
     for extra in project["optional-dependencies"].values():
         named += extra
     found = [Requirement(text) for text in named]
-    return [r for r in found if canonicalize_name(r.name) != "dermcad"]
+    return [r for r in found if str(canonicalize_name(r.name)) != "dermcad"]
 
 
 def test_every_requirement_is_pinned_within_its_range() -> None:
     pinned = pins(LOCK.read_text(encoding="utf-8"))
     problems = []
     for requirement in _requirements():
-        version = pinned.get(canonicalize_name(requirement.name))
+        version = pinned.get(str(canonicalize_name(requirement.name)))
         if version is None:
             problems.append(f"{requirement.name} is not pinned")
         elif not requirement.specifier.contains(version, prereleases=True):
@@ -58,7 +58,8 @@ def test_the_installed_versions_are_the_pinned_ones() -> None:
     """This environment was installed through the lock: whatever of it is installed is as pinned."""
     pinned = pins(LOCK.read_text(encoding="utf-8"))
     installed = {
-        canonicalize_name(dist.metadata["Name"]): dist.version for dist in metadata.distributions()
+        str(canonicalize_name(dist.metadata["Name"])): dist.version
+        for dist in metadata.distributions()
     }
     assert {"numpy", "fastapi", "onnxruntime", "pydantic"} <= installed.keys() & pinned.keys()
     drift = {

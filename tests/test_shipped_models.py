@@ -72,7 +72,7 @@ def test_package_reproduces_its_committed_predictions(
 def melanoma_auc_of(path: Path) -> float:
     rows = read_predictions(path).values()
     truth = [int(row["label"] == CLASSES[TARGET_INDEX]) for row in rows]
-    return roc_auc(truth, [row["probs"][TARGET_INDEX] for row in rows])
+    return float(roc_auc(truth, [row["probs"][TARGET_INDEX] for row in rows]))
 
 
 @pytest.mark.parametrize("figure", GOLDEN["figure"], ids=[f["row"] for f in GOLDEN["figure"]])
