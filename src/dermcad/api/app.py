@@ -110,9 +110,9 @@ def _quiet_pillow() -> None:
     pil = logging.getLogger("PIL")
     pil.setLevel(max(logging.INFO, pil.level))
     for name, logger in list(logging.root.manager.loggerDict.items()):
-        if name.startswith("PIL.") and isinstance(logger, logging.Logger):
-            if logging.NOTSET < logger.level < logging.INFO:
-                logger.setLevel(logging.INFO)
+        own = logger.level if isinstance(logger, logging.Logger) else logging.NOTSET
+        if name.startswith("PIL.") and logging.NOTSET < own < logging.INFO:
+            logger.setLevel(logging.INFO)  # type: ignore[union-attr]
 
 
 def create_app(settings: Settings) -> FastAPI:
