@@ -16,10 +16,10 @@ ARG ORT_PACKAGE=onnxruntime
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
 # hadolint ignore=DL3013
-RUN /opt/venv/bin/pip install ".[distributed]" \
+RUN /opt/venv/bin/pip install -c constraints.txt ".[distributed]" \
     && if [ "$ORT_PACKAGE" != "onnxruntime" ]; then \
          /opt/venv/bin/pip uninstall -y onnxruntime \
          && /opt/venv/bin/pip install "$ORT_PACKAGE"; \

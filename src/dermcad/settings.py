@@ -173,5 +173,8 @@ def settings_help() -> str:
     for name, info in Settings.model_fields.items():
         factory = info.default_factory
         default = factory() if factory is not None else info.default  # type: ignore[call-arg]
-        lines.append(f"DERMCAD_{name.upper()}: {info.description or ''} (default: {default!s})")
+        text = info.description or ""
+        if "(default:" not in text:  # a description that states its default keeps its own
+            text = f"{text} (default: {default!s})"
+        lines.append(f"DERMCAD_{name.upper()}: {text}")
     return "\n\n".join(lines)

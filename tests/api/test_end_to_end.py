@@ -24,6 +24,9 @@ from dermcad.export.quantize import melanoma_auc
 from dermcad.settings import Settings
 from dermcad.taxonomy import CLASSES, TARGET_INDEX
 
+# Trains a network: needs the training stack (skipped only in the serving-only CI step).
+pytest.importorskip("torch")
+
 RECIPE = """
 name: e2e-resnet18
 model: {net_type: resnet18, head: linear}

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dermcad.cli.main import app
-from dermcad.settings import Settings
+from dermcad.settings import Settings, settings_help
 
 runner = CliRunner()
 
@@ -18,6 +18,15 @@ def test_help_lists_every_setting() -> None:
     assert result.exit_code == 0
     for name in Settings.model_fields:
         assert f"DERMCAD_{name.upper()}" in result.output
+
+
+def test_help_states_each_default_once() -> None:
+    entries = settings_help().split("\n\n")
+    assert len(entries) == len(Settings.model_fields)
+    for entry in entries:
+        assert entry.count("(default:") == 1, entry
+    models = next(e for e in entries if e.startswith("DERMCAD_MODELS:"))
+    assert models.endswith("(default: every model in the registry)")
 
 
 @pytest.mark.parametrize(

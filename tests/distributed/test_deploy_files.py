@@ -102,7 +102,9 @@ def _instructions(path: Path) -> list[tuple[str, str]]:
 def test_serving_image_has_no_torch_runs_as_non_root_and_checks_health() -> None:
     steps = _instructions(ROOT / "Dockerfile")
     runs = " ".join(args for op, args in steps if op == "RUN")
-    assert '".[distributed]"' in runs and "train" not in runs and "torch" not in runs
+    # the one extra installed is distributed ("train" alone would match "constraints.txt")
+    assert re.findall(r'"\.\[([^\]]*)\]"', runs) == ["distributed"] and "torch" not in runs
+    assert "-c constraints.txt" in runs
     users = [args for op, args in steps if op == "USER"]
     assert users and users[-1].split(":")[0] not in ("0", "root")
     health = [args for op, args in steps if op == "HEALTHCHECK"]

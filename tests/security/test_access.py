@@ -8,15 +8,18 @@ route of the app is enumerated, so a route added later without the guard fails t
 
 from __future__ import annotations
 
+import hmac
 import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
 from api.conftest import AppFactory, make_settings
+from dermcad.api import security
 from dermcad.api.app import create_app
 from reliability.corpus import png
 from reliability.disk import stored_files, task_rows
@@ -220,3 +223,49 @@ def test_a_refused_upload_is_readable_by_the_configured_ui(serve: AppFactory) ->
         )
         assert response.status_code == 401
         assert response.headers["access-control-allow-origin"] == "https://ui.example"
+
+
+@pytest.mark.parametrize("api_keys", [[KEY], []], ids=["keys", "no-keys"])
+def test_an_app_that_is_not_started_lets_nothing_through(
+    tiny: Tiny, tmp_path: Path, api_keys: list[str]
+) -> None:
+    """Fail closed: without its serving state the guard cannot know the keys, so it refuses."""
+    app = create_app(make_settings(tiny, tmp_path / "data", api_keys=api_keys))
+    client = TestClient(app)  # no ``with``: the lifespan never runs
+    good = {"Authorization": f"Bearer {KEY}"}
+    for method, path in [("GET", "/public_models"), ("GET", "/models/tiny")]:
+        response = client.request(method, path, headers=good)
+        assert response.status_code == 503, f"{method} {path}: {response.status_code}"
+        assert response.json()["detail"] == "the server is starting"
+        assert b"tiny" not in response.content
+
+
+def test_the_key_guard_alone_fails_closed_without_serving_state() -> None:
+    """The guard itself refuses, not only the routes behind it that need the state."""
+    app = FastAPI(dependencies=[Depends(security.require_api_key)])
+    app.state.serving = None
+
+    @app.get("/open")
+    def _open() -> dict[str, str]:
+        return {"secret": "reached"}
+
+    response = TestClient(app).get("/open", headers={"Authorization": f"Bearer {KEY}"})
+    assert response.status_code == 503 and b"reached" not in response.content
+
+
+def test_keys_are_compared_with_hmac_compare_digest(
+    keyed: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/security.md says "compared in constant time": the comparison is hmac's."""
+    calls: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(given: bytes, expected: bytes) -> bool:
+        calls.append((given, expected))
+        return real(given, expected)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    assert keyed.get("/public_models", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert calls == [(b"wrong", KEY.encode())]
+    ok = keyed.get("/public_models", headers={"Authorization": f"Bearer {KEY}"})
+    assert ok.status_code == 200 and calls[-1] == (KEY.encode(), KEY.encode())

@@ -13,7 +13,6 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, PngImagePlugin
@@ -165,4 +164,3 @@ def test_logs_never_hold_image_bytes(
         window = data[len(data) // 2 : len(data) // 2 + 24]
         for form in (repr(window)[2:-1], window.hex(), window.hex(" ")):
             assert form not in logged
-    assert np.frombuffer(b"", np.uint8).size == 0

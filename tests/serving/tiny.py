@@ -5,11 +5,18 @@ directory (``run.json``, ``best.pt``, split, ``eval/metrics.json``) over a small
 then published with :func:`dermcad.export.from_run.export_run`, exactly as ``dermcad export``
 does. The melanoma threshold is the median of the torch model's melanoma probabilities on the
 dataset, so that some images are flagged and some are not. Made once per test session.
+
+With ``DERMCAD_TEST_FIXTURES`` set to a folder, the model is made there once, with the torch
+model's reference probabilities of every image (TTA 1, 4 and 8), and later sessions reuse it:
+that is how the serving-only install, which has no torch, runs the serving tests
+(``scripts/serving-tests.sh``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +43,26 @@ class Tiny:
 
 
 _CACHE: dict[str, Tiny] = {}
+REFERENCE_TTAS = (1, 4, 8)
+
+
+def fixtures_dir() -> Path | None:
+    """``DERMCAD_TEST_FIXTURES``: where fixtures made with torch are kept (serving-only runs)."""
+    folder = os.environ.get("DERMCAD_TEST_FIXTURES")
+    return Path(folder) if folder else None
+
+
+def has_torch() -> bool:
+    return importlib.util.find_spec("torch") is not None
 
 
 def torch_probabilities(run_dir: Path, images: list[Path], tta: int = 1) -> np.ndarray:
-    """Reference probabilities: the run's torch model through the one inference path."""
+    """Reference probabilities: the run's torch model through the one inference path (without
+    torch: those it computed when the kept fixture was made)."""
+    if not has_torch():
+        saved = json.loads((run_dir.parent / "tiny.json").read_text(encoding="utf-8"))
+        rows = [saved["images"].index(str(image)) for image in images]
+        return np.asarray(np.load(run_dir.parent / f"reference_tta{tta}.npy")[rows])
     from dermcad.export.onnx_export import torch_logits
     from dermcad.export.package import load_batch
     from dermcad.inference.preprocess import PreprocessSpec
@@ -111,12 +134,29 @@ def make_run(root: Path) -> tuple[Path, list[Path], list[int]]:
 
 def get_tiny(factory: pytest.TempPathFactory) -> Tiny:
     """The session's tiny model, published in its own registry (made on first use)."""
-    if "tiny" not in _CACHE:
-        from dermcad.export.from_run import ExportOptions, export_run
+    if "tiny" in _CACHE:
+        return _CACHE["tiny"]
+    kept = fixtures_dir()
+    record = kept / "tiny" / "tiny.json" if kept else None
+    if record is not None and record.is_file():
+        saved = json.loads(record.read_text(encoding="utf-8"))
+        root = record.parent
+        images = [Path(p) for p in saved["images"]]
+        _CACHE["tiny"] = Tiny(root / "registry", MODEL_ID, root / "run", images, saved["labels"])
+        return _CACHE["tiny"]
+    if not has_torch():
+        pytest.fail("the tiny test model needs torch, or DERMCAD_TEST_FIXTURES with a kept one")
+    from dermcad.export.from_run import ExportOptions, export_run
 
-        root = factory.mktemp("tiny")
-        run_dir, images, labels = make_run(root)
-        registry = root / "registry"
-        export_run(run_dir, registry, MODEL_ID, ExportOptions(display_name="Tiny test model"))
-        _CACHE["tiny"] = Tiny(registry, MODEL_ID, run_dir, images, labels)
+    root = record.parent if record is not None else factory.mktemp("tiny")
+    root.mkdir(parents=True, exist_ok=True)
+    run_dir, images, labels = make_run(root)
+    registry = root / "registry"
+    export_run(run_dir, registry, MODEL_ID, ExportOptions(display_name="Tiny test model"))
+    _CACHE["tiny"] = Tiny(registry, MODEL_ID, run_dir, images, labels)
+    if record is not None:
+        for tta in REFERENCE_TTAS:
+            np.save(root / f"reference_tta{tta}.npy", torch_probabilities(run_dir, images, tta))
+        saved = {"images": [str(p) for p in images], "labels": labels}
+        record.write_text(json.dumps(saved), encoding="utf-8")  # last: the fixture is complete
     return _CACHE["tiny"]

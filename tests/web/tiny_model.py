@@ -8,10 +8,13 @@ flagged (red) and not flagged (blue) tiles side by side. Nothing is downloaded.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from serving.tiny import fixtures_dir
 
 MODEL_ID = "tiny-resnet18"
 IMG_SIZE = 64
@@ -38,7 +41,22 @@ def threshold_between(scores: np.ndarray) -> float:
 
 
 def publish_tiny_model(registry: Path, images: Sequence[Path]) -> str:
-    """Export and publish the tiny model into ``registry``; returns its id."""
+    """Export and publish the tiny model into ``registry``; returns its id. With
+    ``DERMCAD_TEST_FIXTURES`` set, the package made there once is copied instead (so that the
+    serving-only install, without torch, runs the browser tests)."""
+    kept = fixtures_dir()
+    if kept is not None and (kept / "web" / MODEL_ID / "model.json").is_file():
+        shutil.copytree(kept / "web" / MODEL_ID, registry / MODEL_ID)
+        return MODEL_ID
+    _publish(registry, images)
+    if kept is not None:
+        (kept / "web").mkdir(parents=True, exist_ok=True)
+        shutil.copytree(registry / MODEL_ID, kept / "web" / f".{MODEL_ID}.part")
+        (kept / "web" / f".{MODEL_ID}.part").rename(kept / "web" / MODEL_ID)
+    return MODEL_ID
+
+
+def _publish(registry: Path, images: Sequence[Path]) -> None:
     import torch
 
     from dermcad.export.package import ExportInputs, write_package
@@ -82,4 +100,3 @@ def publish_tiny_model(registry: Path, images: Sequence[Path]) -> str:
         card="Random weights: for testing the web UI only.",
     )
     publish(registry, MODEL_ID, lambda folder: write_package(inputs, MODEL_ID, folder, int8=False))
-    return MODEL_ID

@@ -76,6 +76,18 @@ async def _backend_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.reason}, status_code=503, headers=headers)
 
 
+def _quiet_pillow() -> None:
+    """Pillow's DEBUG records print image metadata (EXIF values, GPS included): never log them,
+    not even from one of its plugins' loggers set to DEBUG on its own (a logger's own level wins
+    over its parent's)."""
+    pil = logging.getLogger("PIL")
+    pil.setLevel(max(logging.INFO, pil.level))
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        own = logger.level if isinstance(logger, logging.Logger) else logging.NOTSET
+        if name.startswith("PIL.") and logging.NOTSET < own < logging.INFO:
+            logger.setLevel(logging.INFO)  # type: ignore[union-attr]
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The API and web UI for ``settings``; models load and workers start in the lifespan."""
 
@@ -89,8 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
         return dict(totals()) if totals is not None else {}
 
     metrics = Metrics(queue_depth, image_totals if settings.broker_url else None)
-    # Pillow's DEBUG records print image metadata (EXIF values, GPS included): never log them.
-    logging.getLogger("PIL").setLevel(max(logging.INFO, logging.getLogger("PIL").level))
+    _quiet_pillow()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
 import json
-import secrets
 from collections.abc import Sequence
 
 from fastapi import HTTPException, Request
@@ -18,13 +18,20 @@ def key_matches(header: str, keys: Sequence[SecretStr]) -> bool:
     scheme, _, token = header.partition(" ")
     given = token.strip().encode()
     return scheme.lower() == "bearer" and any(
-        secrets.compare_digest(given, key.get_secret_value().encode()) for key in keys
+        hmac.compare_digest(given, key.get_secret_value().encode()) for key in keys
     )
 
 
 def require_api_key(request: Request) -> None:
+    """Lets a request through when no keys are configured or it carries one of them.
+
+    Fails closed: an app whose serving state is missing (not started, or started wrongly) does
+    not know whether keys are required, so it answers 503 rather than letting the request in.
+    """
     state = getattr(request.app.state, "serving", None)
-    keys = state.settings.api_keys if state is not None else []
+    if state is None:
+        raise HTTPException(503, "the server is starting")
+    keys = state.settings.api_keys
     if not keys or key_matches(request.headers.get("authorization", ""), keys):
         return
     raise HTTPException(401, REFUSED, headers={"WWW-Authenticate": "Bearer"})
