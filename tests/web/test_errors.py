@@ -14,7 +14,7 @@ from PIL import Image
 from .conftest import MAX_FILE_BYTES, MAX_FILES
 from .helpers import open_page, tile, wait_idle
 
-pytestmark = [pytest.mark.browser, pytest.mark.realdata, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def selected_model(page: Any) -> str:

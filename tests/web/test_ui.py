@@ -19,7 +19,7 @@ import pytest
 from .conftest import LARGE_IMAGE
 from .helpers import VIEWPORT, open_page, rgb, tile, tile_names, wait_idle
 
-pytestmark = [pytest.mark.browser, pytest.mark.realdata, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 BAD_NAME = "not-really-an-image.jpg"
 
