@@ -10,6 +10,7 @@ from typing import Any
 
 from dermcad.registry.manifest import Manifest
 from dermcad.serving.runner import Prediction
+from dermcad.taxonomy import TARGET_INDEX
 
 
 def model_metadata(manifest: Manifest) -> dict[str, Any]:
@@ -46,6 +47,7 @@ def result_item(
         "width": width,
         "height": height,
         "heatmap_url": None,
+        "heatmap_class": None,
         "error": error,
     }
     if prediction is not None:
@@ -60,6 +62,8 @@ def result_item(
         }
         item["melanoma_probability"] = float(decision.melanoma_probability)
         item["heatmap_url"] = heatmap_url if prediction.cam is not None else None
+        if item["heatmap_url"] is not None:
+            item["heatmap_class"] = manifest.classes[TARGET_INDEX]
     return item
 
 

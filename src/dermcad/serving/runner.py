@@ -2,7 +2,8 @@
 
 One session per model, loaded once and shared (``InferenceSession.run`` is thread-safe). The runner
 provides the *logits function* that :func:`dermcad.inference.predict_proba` (the one inference path)
-calls, runs large batches in chunks, and keeps the identity view's feature map for heat maps.
+calls, runs large batches in chunks, and keeps the identity view's feature map for heat maps
+(always of the melanoma class, whatever the decision: the map a melanoma CAD's caption describes).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dermcad.inference import Decision, decide, predict_proba
 from dermcad.registry.manifest import Manifest
 from dermcad.registry.runtime import LoadedPackage, RuntimeOptions, load_package
 from dermcad.registry.store import Package
+from dermcad.taxonomy import TARGET_INDEX
 
 INPUT_NAME = "image"
 
@@ -92,5 +94,5 @@ class ModelRunner:
             from dermcad.serving.heatmap import class_activation_maps
 
             weight, _ = self.loaded.classifier
-            cams = class_activation_maps(kept[0], weight, [d.label for d in decisions])
+            cams = class_activation_maps(kept[0], weight, [TARGET_INDEX] * len(decisions))
         return [Prediction(p, d, c) for p, d, c in zip(probs, decisions, cams, strict=True)]
