@@ -333,3 +333,26 @@ def test_model_radios_keep_keyboard_focus(browser: Any, server: str) -> None:
     assert second.locator("input").evaluate("r => r.checked && r === document.activeElement")
     assert "selected" in (second.get_attribute("class") or "")
     context.close()
+
+
+def test_api_docs_render_with_the_network_blocked(browser: Any, server: str) -> None:
+    """/docs as in a clinic without internet: every request off this server is aborted."""
+    context = browser.new_context(viewport=VIEWPORT)
+    blocked: list[str] = []
+
+    def only_this_server(route: Any) -> None:
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    context.route("**/*", only_this_server)
+    page = context.new_page()
+    page.goto(f"{server}docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+    assert page.locator(".swagger-ui .info .title").inner_text().startswith("dermcad")
+    assert page.locator(".swagger-ui .opblock").count() >= 5  # the operations are listed
+    assert "/predict_bulk" in page.locator(".swagger-ui").inner_text()
+    assert blocked == []
+    context.close()
