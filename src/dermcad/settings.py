@@ -38,6 +38,26 @@ def _split_list(value: object) -> object:
     return value
 
 
+def origin_problem(origin: str) -> str | None:
+    """Why ``origin`` can never equal a browser's ``Origin`` header (matched exactly), or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        return "is not a valid address"
+    if parts.scheme not in ("http", "https"):
+        return "must start with http:// or https://"
+    if not parts.hostname or "@" in parts.netloc:
+        return "names no host"
+    if parts.path or parts.query or parts.fragment or origin.endswith(("?", "#")):
+        return "has a path, query or trailing slash, which an origin never has"
+    if port == 0:
+        return "has port 0"
+    return None
+
+
 class Settings(BaseSettings):
     """Every setting can be given as ``DERMCAD_<NAME>`` (lists comma-separated)."""
 
@@ -134,8 +154,11 @@ class Settings(BaseSettings):
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
         for origin in value:
-            if origin != "*" and not origin.startswith(("http://", "https://")):
-                raise ValueError(f"CORS origin {origin!r} must start with http:// or https://")
+            if origin != "*" and (reason := origin_problem(origin)):
+                raise ValueError(
+                    f"CORS origin {origin!r} {reason}: write scheme://host[:port] exactly as the "
+                    "browser shows it, e.g. http://127.0.0.1:5173, several separated by commas"
+                )
         return value
 
     @field_validator("api_keys")

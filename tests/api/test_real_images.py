@@ -1,4 +1,4 @@
-"""The full-size ISIC photographs of ../shared/data/isic-real through the API."""
+"""Full-size ISIC photographs (the CC0 fixtures of tests/fixtures/isic-uda1) through the API."""
 
 from __future__ import annotations
 
@@ -16,14 +16,11 @@ from dermcad.registry.store import open_package
 from dermcad.taxonomy import CLASSES
 from serving.tiny import Tiny
 
-ISIC_REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "isic-real" / "images"
+ISIC_REAL = Path(__file__).resolve().parents[1] / "fixtures" / "isic-uda1" / "images"
 
 
-@pytest.mark.realdata
 @pytest.mark.slow
 def test_full_size_isic_jpegs_match_offline_prediction(client: TestClient, tiny: Tiny) -> None:
-    if not ISIC_REAL.is_dir():
-        pytest.fail(f"{ISIC_REAL} not found")
     paths = sorted(ISIC_REAL.glob("*.jpg"))
     chosen = sorted(paths, key=lambda p: p.stat().st_size)[-4:] + paths[:: max(1, len(paths) // 8)]
     response = client.post("/predict_bulk", files=[("files", upload(p)) for p in chosen])

@@ -48,6 +48,58 @@ def test_bad_settings_fail_in_one_line(
     assert message in result.output and result.output.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("origin", "reason"),
+    [
+        ("ftp://x", "must start with http:// or https://"),
+        ("localhost:5173", "must start with http:// or https://"),
+        ("http://127.0.0.1:5173/", "has a path, query or trailing slash"),
+        ("http://ui.example/app", "has a path"),
+        ("http://", "names no host"),
+        ("http://ui.example:99999", "is not a valid address"),
+    ],
+)
+def test_malformed_cors_origins_are_named_with_the_form_expected(
+    origin: str, reason: str, tmp_path: Path, tiny_registry: Path
+) -> None:
+    env = {
+        "DERMCAD_REGISTRY": str(tiny_registry),
+        "DERMCAD_DATA_DIR": str(tmp_path),
+        "DERMCAD_CORS_ORIGINS": f"http://127.0.0.1:5173, {origin}",
+    }
+    result = runner.invoke(app, ["serve", "--port", "1"], env=env)
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert f"CORS origin '{origin}' {reason}" in result.output
+    assert "e.g. http://127.0.0.1:5173" in result.output
+
+
+@pytest.mark.parametrize(
+    ("origins", "line"),
+    [
+        ("", "CORS: off, only this server's own page may call the API from a browser"),
+        (
+            "http://127.0.0.1:5173,http://localhost:5173",
+            "CORS: browser pages from http://127.0.0.1:5173, http://localhost:5173 may call",
+        ),
+    ],
+)
+def test_serve_says_at_start_which_origins_are_allowed(
+    origins: str, line: str, tmp_path: Path, tiny_registry: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    started: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: started.append(app))
+    env = {
+        "DERMCAD_REGISTRY": str(tiny_registry),
+        "DERMCAD_DATA_DIR": str(tmp_path),
+        "DERMCAD_CORS_ORIGINS": origins,
+    }
+    result = runner.invoke(app, ["serve", "--port", "1"], env=env)
+    assert result.exit_code == 0, result.output
+    assert line in result.output and len(started) == 1
+
+
 def test_empty_registry(tmp_path: Path) -> None:
     result = runner.invoke(app, ["serve"], env={"DERMCAD_REGISTRY": str(tmp_path)})
     assert result.exit_code == 2 and "holds no models" in result.output

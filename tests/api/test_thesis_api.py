@@ -19,6 +19,7 @@ ADDED_FIELDS = {
     "width",
     "height",
     "heatmap_url",
+    "heatmap_class",
     "error",
 }
 

@@ -55,6 +55,21 @@ def test_predictions_follow_the_threshold_and_carry_cams(tiny: Tiny) -> None:
     assert {p.decision.target for p in predictions} == {True, False}
 
 
+def test_the_heat_map_is_the_melanoma_map_whatever_the_decision(tiny: Tiny) -> None:
+    from dermcad.inference.heatmap import class_activation_maps
+
+    runner = _runner(tiny)
+    batch = _batch(tiny, 12)
+    predictions = runner.predict(batch, tta=1)
+    assert any(p.decision.label != TARGET_INDEX for p in predictions)  # some decided otherwise
+    _, features = runner.run(batch, features=True)
+    assert runner.loaded.classifier is not None
+    weight, _ = runner.loaded.classifier
+    expected = class_activation_maps(features, weight, [TARGET_INDEX] * len(batch))
+    for p, cam in zip(predictions, expected, strict=True):
+        np.testing.assert_allclose(p.cam, cam, atol=1e-5)
+
+
 def test_result_item_and_its_csv_row_agree(tiny: Tiny) -> None:
     runner = _runner(tiny)
     [prediction] = runner.predict(_batch(tiny, 1))
@@ -68,6 +83,7 @@ def test_result_item_and_its_csv_row_agree(tiny: Tiny) -> None:
         prediction=prediction,
         heatmap_url="/x.png",
     )
+    assert item["heatmap_class"] == "melanoma"
     row = flatten_item(item, list(CLASSES))
     assert list(row) == csv_columns(list(CLASSES))
     assert row["prediction"] == item["prediction"]["prediction"]
@@ -83,7 +99,7 @@ def test_result_item_and_its_csv_row_agree(tiny: Tiny) -> None:
         error="corrupt",
     )
     assert failed["probabilities"] is None and failed["prediction"] is None
-    assert failed["heatmap_url"] is None
+    assert failed["heatmap_url"] is None and failed["heatmap_class"] is None
     assert flatten_item(failed, list(CLASSES))["error"] == "corrupt"
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from .tiny_model import publish_tiny_model
 
-ISIC_REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "isic-real" / "images"
+ISIC_REAL = Path(__file__).resolve().parents[1] / "fixtures" / "isic-uda1" / "images"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -30,18 +30,18 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# Five ordinary images and one large one (3072 x 2304), from both sources of isic-real.
+# Five ordinary images and one large one (3072 x 2304), CC0 originals committed as test fixtures.
 IMAGE_NAMES = [
     "ISIC_0000003.jpg",
     "ISIC_0000004.jpg",
     "ISIC_0000379.jpg",
-    "ISIC_0024310.jpg",
-    "ISIC_0024318.jpg",
-    "ISIC_0024328.jpg",
+    "ISIC_0000157.jpg",
+    "ISIC_0000166.jpg",
+    "ISIC_0000538.jpg",
 ]
 LARGE_IMAGE = "ISIC_0000379.jpg"
 # Server limits the error tests rely on (a server given by DERMCAD_WEB_TEST_URL must use them too):
-# every isic-real image is far below MAX_FILE_BYTES, and the main test sends 7 files at most.
+# every fixture image is far below MAX_FILE_BYTES, and the main test sends 7 files at most.
 MAX_FILE_BYTES = 2_000_000
 MAX_FILES = 8
 

@@ -14,7 +14,7 @@ from PIL import Image
 from .conftest import MAX_FILE_BYTES, MAX_FILES
 from .helpers import open_page, tile, wait_idle
 
-pytestmark = [pytest.mark.browser, pytest.mark.realdata, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def selected_model(page: Any) -> str:
@@ -67,6 +67,31 @@ def test_too_large_file_is_refused_and_the_rest_predicted(
     assert answer.json()["detail"] in refused.inner_text()
     assert tile(page, test_images[3].name).get_attribute("data-state") in ("flagged", "clear")
     assert f"{big.name} was refused" in page.locator("#notices").inner_text()
+    page.context.close()
+
+
+def test_files_refused_for_size_are_not_sent_again_one_by_one(
+    browser: Any, server: str, test_images: list[Path], tmp_path: Path
+) -> None:
+    """Three files over the size limit in one batch: one refusal, then one upload of the rest."""
+    rng = np.random.default_rng(1)
+    big = []
+    for i, side in enumerate((1000, 1100, 1200)):
+        big.append(tmp_path / f"noise-{i}.png")
+        Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(big[-1])
+        assert big[-1].stat().st_size > MAX_FILE_BYTES
+    page, _, _ = open_page(browser, server)
+    uploads: list[int] = []
+    page.on("response", lambda r: uploads.append(r.status) if "/predict" in r.url else None)
+    page.set_input_files("#file-input", [str(p) for p in [*big, *test_images[3:5]]])
+    page.click("#predict")
+    wait_idle(page)
+    assert uploads == [413, 200]
+    for path in big:
+        assert tile(page, path.name).get_attribute("data-state") == "error"
+        assert "Too large" in tile(page, path.name).inner_text()
+    for path in test_images[3:5]:
+        assert tile(page, path.name).get_attribute("data-state") in ("flagged", "clear")
     page.context.close()
 
 

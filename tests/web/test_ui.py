@@ -19,7 +19,7 @@ import pytest
 from .conftest import LARGE_IMAGE
 from .helpers import VIEWPORT, open_page, rgb, tile, tile_names, wait_idle
 
-pytestmark = [pytest.mark.browser, pytest.mark.realdata, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 BAD_NAME = "not-really-an-image.jpg"
 
@@ -69,6 +69,8 @@ def test_predict_sort_details_export(
     assert "Not an image, ignored: notes.txt" in notices
     names = sorted([p.name for p in test_images] + [BAD_NAME])
     assert sorted(tile_names(page)) == names
+    # Keyboard: after choosing files the next step, Predict, has the focus (not the grid's end).
+    assert page.evaluate("document.activeElement.id") == "predict"
 
     # Before prediction: by name, toggling direction.
     assert tile_names(page) == sorted(tile_names(page), key=str.casefold)
@@ -83,6 +85,8 @@ def test_predict_sort_details_export(
 
     page.click("#predict")
     wait_idle(page)
+    # Focus stays where the result is announced, not on <body>.
+    page.wait_for_function("document.activeElement.id === 'summary'")
 
     # The API refused the text file (415) before queueing; the page says so next to it.
     model_id = page.eval_on_selector("input[name=model]:checked", "e => e.value")
@@ -95,6 +99,15 @@ def test_predict_sort_details_export(
     bad_tile = tile(page, BAD_NAME)
     assert bad_tile.get_attribute("data-state") == "error"
     assert refused.json()["detail"] in bad_tile.inner_text()
+    # Its own look, that no one can take for a flag: grey (no hue), dashed, grey badge.
+    for part, prop in (
+        (bad_tile, "backgroundColor"),
+        (bad_tile.locator(".badge"), "backgroundColor"),
+        (bad_tile, "borderTopColor"),
+    ):
+        r, g, b = rgb(part.evaluate(f"e => getComputedStyle(e).{prop}"))
+        assert max(r, g, b) - min(r, g, b) < 40, (prop, r, g, b)
+    assert bad_tile.evaluate("e => getComputedStyle(e).borderTopStyle") == "dashed"
 
     accepted = [r for r in responses if r.status == 200 and "predict_bulk" in r.url]
     assert len(accepted) == 1
@@ -113,9 +126,17 @@ def test_predict_sort_details_export(
         r, _, b = rgb(t.evaluate("e => getComputedStyle(e).backgroundColor"))
         assert (r > b + 20) if flagged else (b > r + 20), (item["name"], r, b)
         text = t.inner_text()
-        assert item["prediction"]["prediction"] in text
-        assert f"{100 * item['melanoma_probability']:.1f} %" in text
+        p, threshold = item["melanoma_probability"], item["threshold"]
+        # Both numbers the flag was decided on, and how they compare.
+        assert (
+            f"{100 * p:.1f} % {'≥' if flagged else '<'} threshold {100 * threshold:.1f} %" in text
+        )
         assert ("Melanoma suspected" if flagged else "Not flagged") in text
+        top = max(item["probabilities"], key=item["probabilities"].get)
+        if not flagged:
+            assert f"Class {item['prediction']['prediction']}" in text
+        elif top != "melanoma":  # flagged although another class is more probable: named
+            assert f"Most probable {top}" in text and "Class melanoma" not in text
 
     flagged = sum(i["prediction"]["target"] for i in items)
     summary = page.locator("#summary").inner_text()
@@ -158,7 +179,18 @@ def check_details(page: Any, items: list[dict[str, Any]], screenshot_dir: Path) 
     for value in (meta["net_type"], meta["origin"], str(meta["img_size"])):
         assert value in body
 
-    # Heat map overlay from item.heatmap_url.
+    # The decision says why, with both numbers.
+    verdict = page.locator("#details .verdict").inner_text()
+    p, threshold = f"{100 * item['melanoma_probability']:.1f} %", f"{100 * item['threshold']:.1f} %"
+    assert p in verdict and f"threshold of {threshold}" in verdict
+    assert (
+        "because the melanoma probability" if item["prediction"]["target"] else "below"
+    ) in verdict
+
+    # Heat map overlay from item.heatmap_url: the melanoma map, and the caption says so.
+    assert item["heatmap_class"] == "melanoma"
+    caption = page.locator("#details .heat-caption").inner_text()
+    assert caption.startswith("Melanoma heat map") and "melanoma score" in caption
     toggle = page.locator("#heatmap-toggle")
     assert item["heatmap_url"] and toggle.is_enabled()
     with page.expect_response(lambda r: "heatmaps" in r.url) as heat:
@@ -194,6 +226,21 @@ def check_model_card(page: Any, server: str, screenshot_dir: Path) -> None:
     assert f"{manifest['calibration']['threshold']:.3f}" in text
     assert manifest["calibration"]["operating_point"] in text
     assert manifest["net_type"] in text and manifest["origin"] in text
+    # The card as formatted text: no Markdown marks, no markup from the card run, no "{}".
+    notes = page.locator("#model-card-body .card-text")
+    assert notes.locator("strong").first.inner_text() == "Random weights"
+    assert notes.locator("em").first.inner_text() == "Sci Data"
+    assert notes.locator("li").count() == 2
+    assert notes.locator("a").count() == 1  # the javascript: link is text, not a link
+    assert notes.locator("a").get_attribute("href") == "https://www.isic-archive.com"
+    assert "**" not in text and "`" not in text and "{}" not in text
+    assert '<img src=x onerror="window.cardInjected=1"> stays text.' in text
+    assert page.evaluate("window.cardInjected") is None and notes.locator("img").count() == 0
+    # Every test set with its size and figures.
+    sets = page.locator("#model-card-body .test-sets").inner_text()
+    for name, m in manifest["metrics"].items():
+        assert f"{name}: {m['n_images']:,} images" in sets
+    assert "150 images, 75 melanoma. Melanoma AUC" in sets
     page.screenshot(path=str(screenshot_dir / "ui-model-card.png"))
     page.keyboard.press("Escape")
     assert not page.locator("#model-card").evaluate("d => d.open")
@@ -285,4 +332,27 @@ def test_model_radios_keep_keyboard_focus(browser: Any, server: str) -> None:
     second = page.locator('.model-option[data-model-id="second-model"]')
     assert second.locator("input").evaluate("r => r.checked && r === document.activeElement")
     assert "selected" in (second.get_attribute("class") or "")
+    context.close()
+
+
+def test_api_docs_render_with_the_network_blocked(browser: Any, server: str) -> None:
+    """/docs as in a clinic without internet: every request off this server is aborted."""
+    context = browser.new_context(viewport=VIEWPORT)
+    blocked: list[str] = []
+
+    def only_this_server(route: Any) -> None:
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    context.route("**/*", only_this_server)
+    page = context.new_page()
+    page.goto(f"{server}docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+    assert page.locator(".swagger-ui .info .title").inner_text().startswith("dermcad")
+    assert page.locator(".swagger-ui .opblock").count() >= 5  # the operations are listed
+    assert "/predict_bulk" in page.locator(".swagger-ui").inner_text()
+    assert blocked == []
     context.close()

@@ -40,6 +40,16 @@ def threshold_between(scores: np.ndarray) -> float:
     return float((ordered[best] + ordered[best - 1]) / 2)
 
 
+# Markdown as model cards are written (configs/ham10000/card.md), and markup that must stay text.
+CARD = """**Random weights** (browser-test fixture).
+
+- **What it does**: nothing useful; for testing the web UI only
+  (*Sci Data* style italics, `code`).
+- A link: [ISIC](https://www.isic-archive.com) and [no script](javascript:alert(1)).
+
+<img src=x onerror="window.cardInjected=1"> stays text."""
+
+
 def publish_tiny_model(registry: Path, images: Sequence[Path]) -> str:
     """Export and publish the tiny model into ``registry``; returns its id. With
     ``DERMCAD_TEST_FIXTURES`` set, the package made there once is copied instead (so that the
@@ -92,11 +102,15 @@ def _publish(registry: Path, images: Sequence[Path]) -> None:
             "threshold": threshold,
             "operating_point": "median of the browser-test images (fixture)",
         },
-        metrics={"test": test_metrics},
+        metrics={
+            "test": test_metrics,
+            "external": {**test_metrics, "n_images": 150, "n_melanoma": 75, "split_id": None},
+        },
         dataset={
             "source": "none: random weights, for tests only",
             "counts": {"test": {"melanoma": 3, "nevus": 3}},
+            "excluded": {},
         },
-        card="Random weights: for testing the web UI only.",
+        card=CARD,
     )
     publish(registry, MODEL_ID, lambda folder: write_package(inputs, MODEL_ID, folder, int8=False))

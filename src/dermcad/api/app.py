@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
@@ -113,7 +114,8 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.serving = None
             await run_in_threadpool(state.backend.stop)
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the installed package: they work offline.
+    app = FastAPIOffline(
         title="dermcad",
         version=__version__,
         description=(

@@ -9,6 +9,8 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dermcad.units import human_bytes
+
 #: Request headers (names and values, all together) above this size are refused with 431.
 MAX_HEADER_BYTES = 32 * 1024
 
@@ -26,7 +28,7 @@ class BodySizeLimit:
             return
         headers = scope.get("headers") or []
         if sum(len(name) + len(value) for name, value in headers) > MAX_HEADER_BYTES:
-            await _refuse(send, 431, f"request headers larger than {MAX_HEADER_BYTES} bytes")
+            await _refuse(send, 431, f"request headers larger than {human_bytes(MAX_HEADER_BYTES)}")
             return
         declared = dict(headers).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
@@ -48,7 +50,7 @@ class BodySizeLimit:
 
 
 def _detail(max_bytes: int) -> str:
-    return f"request body larger than the limit of {max_bytes} bytes"
+    return f"request body larger than the limit of {human_bytes(max_bytes)}"
 
 
 async def _refuse(send: Send, status: int, detail: str) -> None:

@@ -68,6 +68,7 @@ class ResultItem(BaseModel):
     width: int | None
     height: int | None
     heatmap_url: str | None
+    heatmap_class: str | None  # the class the heat map is drawn for (melanoma)
     error: str | None
 
 

@@ -22,6 +22,7 @@ from dermcad.inference.uploads import PreparedImage, prepare_uploaded_file, safe
 from dermcad.registry.exposure import ExposedModel
 from dermcad.registry.manifest import TTA_CHOICES
 from dermcad.tasks.base import TaskRecord
+from dermcad.units import human_bytes
 
 #: The longest pause between two reads of a task's record when the back end cannot say when the
 #: task finishes (the distributed one: its workers are other processes).
@@ -52,9 +53,8 @@ async def validate_uploads(
             name = safe_label(upload.filename, i)
             data = await upload.read(limits.max_file_bytes + 1)
             if len(data) > limits.max_file_bytes:
-                raise HTTPException(
-                    413, f"{name}: file larger than the limit of {limits.max_file_bytes} bytes"
-                )
+                limit = human_bytes(limits.max_file_bytes)
+                raise HTTPException(413, f"{name}: file larger than the limit of {limit}")
             pending.append(asyncio.create_task(_prepare(data, name, spec, state)))
             del data
             if len(pending) >= window:

@@ -221,6 +221,12 @@ def serve(
     typer.echo(
         f"serving {', '.join(m.id for m in exposed)} on http://{settings.host}:{settings.port}"
     )
+    typer.echo(
+        f"CORS: browser pages from {', '.join(settings.cors_origins)} may call this API"
+        if settings.cors_origins
+        else "CORS: off, only this server's own page may call the API from a browser "
+        "(DERMCAD_CORS_ORIGINS allows others)"
+    )
     import uvicorn
 
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")

@@ -11,6 +11,7 @@ import yaml
 
 from dermcad.errors import UserError
 from dermcad.export.package import ExportInputs, ExportReport, write_package
+from dermcad.export.portable import portable
 from dermcad.inference.preprocess import PreprocessSpec
 from dermcad.registry.manifest import Runtime
 from dermcad.registry.store import publish
@@ -135,12 +136,11 @@ def inputs_from_run(run_dir: Path, options: ExportOptions) -> ExportInputs:
         tta=eval_tta if eval_tta in (1, 4, 8) else 1,
         calibration={k: v for k, v in calibration.items() if k in _CALIBRATION_KEYS},
         metrics=metrics,
-        recipe=recipe if isinstance(recipe, dict) else {},
-        dataset={
-            "index": info.get("index"),
-            "split": info.get("split"),
-            **(info.get("dataset") or {}),
-        },
+        recipe=portable(recipe if isinstance(recipe, dict) else {}, str(run_dir.resolve())),
+        dataset=portable(
+            {"index": info.get("index"), "split": info.get("split"), **(info.get("dataset") or {})},
+            str(run_dir.resolve()),
+        ),
         versions={k: str(v) for k, v in (info.get("versions") or {}).items()},
         calib_images=_spread(calib, options.calibration_images),
         eval_images=_spread(val, options.eval_images),

@@ -18,6 +18,8 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from dermcad.units import human_pixels
+
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
@@ -126,7 +128,8 @@ def decode_image(
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageTooLargeError(
-                    f"image has {width}x{height} pixels, more than the limit of {max_pixels}"
+                    f"image has {width}x{height} pixels ({human_pixels(width * height)}), "
+                    f"more than the limit of {human_pixels(max_pixels)}"
                 )
             if width < 1 or height < 1:
                 raise CorruptImageError("image has no pixels")

@@ -46,6 +46,7 @@ def result_item(
         "width": width,
         "height": height,
         "heatmap_url": None,
+        "heatmap_class": None,
         "error": error,
     }
     if prediction is not None:
@@ -60,6 +61,8 @@ def result_item(
         }
         item["melanoma_probability"] = float(decision.melanoma_probability)
         item["heatmap_url"] = heatmap_url if prediction.cam is not None else None
+        if item["heatmap_url"] is not None:
+            item["heatmap_class"] = manifest.decision_rule.target_class
     return item
 
 

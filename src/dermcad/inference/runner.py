@@ -2,7 +2,9 @@
 
 One session per model, loaded once and shared (``InferenceSession.run`` is thread-safe). The runner
 provides the *logits function* that :func:`dermcad.inference.predict_proba` (the one inference path)
-calls, runs large batches in chunks, and keeps the identity view's feature map for heat maps.
+calls, runs large batches in chunks, and keeps the identity view's feature map for heat maps
+(always of the manifest's target class, melanoma, whatever the decision: the map a melanoma CAD's
+caption describes).
 """
 
 from __future__ import annotations
@@ -92,5 +94,5 @@ class ModelRunner:
             from dermcad.inference.heatmap import class_activation_maps
 
             weight, _ = self.loaded.classifier
-            cams = class_activation_maps(kept[0], weight, [d.label for d in decisions])
+            cams = class_activation_maps(kept[0], weight, [rule.target_index] * len(decisions))
         return [Prediction(p, d, c) for p, d, c in zip(probs, decisions, cams, strict=True)]

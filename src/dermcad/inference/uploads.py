@@ -28,6 +28,7 @@ from dermcad.inference.preprocess import (
     decode_image,
     resize,
 )
+from dermcad.units import human_bytes
 
 # Control characters, and the bidirectional overrides that make a label read as another name.
 _CONTROL = re.compile("[\x00-\x1f\x7f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -112,7 +113,10 @@ def decode_upload(
 ) -> Upload:
     """Validate and decode one upload; an :class:`ImageError` naming the file when it fails."""
     if len(data) > max_bytes:
-        raise ImageTooLargeError(f"{name}: file has {len(data)} bytes, more than {max_bytes}")
+        raise ImageTooLargeError(
+            f"{name}: file of {human_bytes(len(data))}, "
+            f"more than the limit of {human_bytes(max_bytes)}"
+        )
     if not data:
         raise type_error(name, ImageError("empty file"))
     try:

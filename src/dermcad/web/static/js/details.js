@@ -5,7 +5,7 @@ import { imageUrl } from "./api.js";
 import { probabilityChart } from "./chart.js";
 import { decimal, el, facts, icon, percent, size } from "./format.js";
 import { melanomaProbability } from "./sort.js";
-import { tileState } from "./tiles.js";
+import { mostProbable, tileState } from "./tiles.js";
 
 function figure(item) {
   const heatmapUrl = item.result?.heatmap_url ?? null;
@@ -42,8 +42,11 @@ function figure(item) {
     icon("layers"), "Heat map",
   );
   if (overlay) overlay.style.opacity = opacity.value;
-  const note = el("p", { class: "muted small" }, heatmapUrl
-    ? "Where the model looked: warmer areas weighed more in the melanoma score."
+  const mapClass = item.result?.heatmap_class ?? null;
+  const note = el("p", { class: "muted small heat-caption" }, heatmapUrl
+    ? mapClass === "melanoma"
+      ? "Melanoma heat map: warmer areas weighed more in the melanoma score."
+      : `Heat map of the class ${mapClass ?? "chosen by the server"}, not of melanoma: warmer areas weighed more in the ${mapClass ?? "that class's"} score.`
     : item.result ? "This model provides no heat map." : "The heat map is available after prediction.");
   return el(
     "figure", { class: "details-figure" },
@@ -62,12 +65,19 @@ function decision(item) {
   }
   const r = item.result;
   const flagged = state === "flagged";
+  const p = percent(melanomaProbability(item));
+  const t = typeof r.threshold === "number" ? percent(r.threshold) : null;
+  const [top, pTop] = mostProbable(r) ?? [null, null];
+  const why = flagged
+    ? `Flagged as suspected melanoma because the melanoma probability, ${p}, is at or above this model's threshold${t ? ` of ${t}` : ""}.`
+    : `Not flagged: the melanoma probability, ${p}, is below this model's threshold${t ? ` of ${t}` : ""}. Predicted class: ${r.prediction.prediction}.`;
   return el(
     "div", { class: `verdict verdict-${state}` },
     el("p", { class: "verdict-title" }, flagged ? icon("alert") : null, flagged ? "Flagged: melanoma suspected" : "Not flagged as melanoma"),
-    el("p", {}, `Melanoma probability ${percent(melanomaProbability(item))}`,
-      typeof r.threshold === "number" ? ` (flagging threshold ${percent(r.threshold)})` : "",
-      `. Predicted class: ${r.prediction.prediction}.`),
+    el("p", { class: "verdict-why" }, why),
+    flagged && top && top !== "melanoma"
+      ? el("p", {}, `Most probable class: ${top} (${percent(pTop)}). The flag follows the melanoma threshold, not the most probable class.`)
+      : null,
   );
 }
 

@@ -130,6 +130,8 @@ function addFiles(files) {
   }
   if (added.length && state.sort.key === "probability" && !hasResults()) state.sort = { key: "name", dir: "asc" };
   render();
+  // The next step is Predict: keyboard users reach it without tabbing through every tile.
+  if (added.length && !$("predict").disabled) $("predict").focus();
 }
 
 // One image decoded at a time, so that loading hundreds of photographs keeps the page responsive.
@@ -196,6 +198,8 @@ async function predict() {
   state.running = false;
   if (hasResults()) state.sort = { key: "probability", dir: "desc" };
   render();
+  // Focus stays where the result is announced, not on <body> (Predict is disabled now).
+  if (!$("summary").hidden) $("summary").focus();
 }
 
 // ---- rendering -----------------------------------------------------------------------------

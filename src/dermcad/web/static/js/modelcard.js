@@ -2,6 +2,7 @@
 // (GET /models/{id}, the model.json of design.md section 4).
 
 import { decimal, el, facts, percent } from "./format.js";
+import { renderMarkdown } from "./markdown.js";
 
 const SPLIT_ORDER = ["train", "val", "test"];
 
@@ -11,8 +12,11 @@ function isPlainObject(x) {
 
 function scalar(value) {
   if (typeof value === "number") return Number.isInteger(value) ? value.toLocaleString("en") : decimal(value);
-  if (Array.isArray(value)) return value.map(scalar).join(", ");
-  if (isPlainObject(value)) return JSON.stringify(value);
+  if (Array.isArray(value)) return value.length ? value.map(scalar).join(", ") : "none";
+  if (isPlainObject(value)) {
+    const entries = Object.entries(value);
+    return entries.length ? entries.map(([k, v]) => `${k}: ${scalar(v)}`).join(", ") : "none";
+  }
   return value === null || value === undefined ? "–" : String(value);
 }
 
@@ -29,12 +33,12 @@ function metricsTable(metrics) {
     const ib = SPLIT_ORDER.indexOf(b);
     return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || a.localeCompare(b);
   });
-  const head = ["Split", "Split file", "Images", "Melanoma AUC", "Sensitivity", "Specificity", "Balanced acc.", "TTA"];
+  const head = ["Split", "Split file", "Images", "Melanoma", "Melanoma AUC", "Sensitivity", "Specificity", "Balanced acc.", "TTA"];
   const rows = names.map((name) => {
     const m = metrics[name];
     return el("tr", { class: name === "test" ? "row-emphasis" : null },
       el("th", { scope: "row" }, name), el("td", { class: "muted" }, m.split_id ?? "–"),
-      el("td", {}, scalar(m.n_images)), el("td", {}, auc(m)), el("td", {}, percent(m.sensitivity)),
+      el("td", {}, scalar(m.n_images)), el("td", {}, scalar(m.n_melanoma)), el("td", {}, auc(m)), el("td", {}, percent(m.sensitivity)),
       el("td", {}, percent(m.specificity)), el("td", {}, percent(m.balanced_accuracy)), el("td", {}, m.tta ?? "–"));
   });
   return el("div", { class: "table-wrap" }, el("table", { class: "table" },
@@ -72,6 +76,19 @@ function genericBlock(data, skip = []) {
   return [scalars.length ? facts(scalars) : null, ...blocks];
 }
 
+/** The held-out sets the model was tested on (every split but train and val), with their sizes. */
+function testSets(metrics) {
+  const names = Object.keys(metrics ?? {}).filter((n) => n !== "train" && n !== "val");
+  if (!names.length) return el("p", {}, "No test set was recorded.");
+  return el("ul", { class: "test-sets" }, names.map((name) => {
+    const m = metrics[name];
+    const size = typeof m.n_images === "number" ? `${scalar(m.n_images)} images` : "size not recorded";
+    const melanoma = typeof m.n_melanoma === "number" ? `, ${scalar(m.n_melanoma)} melanoma` : "";
+    return el("li", { dataset: { split: name } }, el("strong", {}, name), `: ${size}${melanoma}. Melanoma AUC `, auc(m),
+      `, sensitivity ${percent(m.sensitivity)}, specificity ${percent(m.specificity)}.`);
+  }));
+}
+
 function section(id, title, ...children) {
   return el("section", { class: "card-section", "aria-labelledby": id }, el("h3", { id }, title), ...children);
 }
@@ -104,6 +121,7 @@ export function renderModelCard(body, title, m) {
       el("p", { class: "muted small" }, threshold === null ? "" :
         `Sensitivity and specificity at the melanoma threshold ${decimal(threshold)} (${cal.operating_point ?? "operating point not recorded"}).`),
       m.metrics && Object.keys(m.metrics).length ? metricsTable(m.metrics) : el("p", {}, "No metrics were recorded.")),
+    section("card-tests", "Test sets", testSets(m.metrics)),
     section("card-data", "Training data", ...(m.dataset && Object.keys(m.dataset).length ? genericBlock(m.dataset, ["split"]) : [el("p", {}, "Not recorded.")])),
     section("card-split", "Split", facts(splitDescription(m).length ? splitDescription(m) : [["Split", "Not recorded"]])),
     section("card-model", "Model", facts([
@@ -117,6 +135,6 @@ export function renderModelCard(body, title, m) {
     m.recipe && Object.keys(m.recipe).length
       ? el("details", { class: "card-more" }, el("summary", {}, "Training recipe"), ...genericBlock(m.recipe))
       : null,
-    m.card ? section("card-notes", "Notes", el("p", { class: "prewrap" }, m.card)) : null,
+    m.card ? section("card-notes", "Notes", el("div", { class: "card-text" }, renderMarkdown(m.card))) : null,
   );
 }

@@ -1,5 +1,6 @@
 // Running a prediction: submit, follow the task's progress, fetch the results. A batch the API
-// refuses because of one named file is sent again without that file.
+// refuses because of one named file is sent again, once, without that file and without every
+// other file the same refusal applies to (a file at least as large as one refused for its size).
 
 import * as api from "./api.js";
 import { fileNamedIn } from "./files.js";
@@ -30,6 +31,17 @@ export function pairResults(batch, list) {
   return batch.map((item, i) => (list[i]?.name === item.name ? list[i] : byName.get(item.name) ?? null));
 }
 
+/** The refused file, and every file of the batch at least as large when it was refused for size. */
+export function alsoRefused(culprit, batch, error) {
+  const forSize = error.status === 413 && /file (larger than|of .*more than) the limit/.test(error.detail ?? "");
+  if (!forSize) return [culprit];
+  return batch.filter((item) => item === culprit || item.file.size >= culprit.file.size);
+}
+
+function sameRefusal(item, culprit) {
+  return `Too large: not sent; it is at least as large as ${culprit.name}, which was refused for its size.`;
+}
+
 /**
  * Predict `items` with `modelId`. hooks: progress(done, total), result(item, r),
  * fail(item, message, retryable), notice(kind, message), cancelled().
@@ -50,9 +62,11 @@ export async function predictItems(modelId, items, hooks) {
       const refused = error instanceof api.ApiError && error.status >= 400 && error.status < 500;
       const culprit = refused ? fileNamedIn(error.detail ?? "", batch) : null;
       if (culprit) {
-        hooks.fail(culprit, error.message, false);
-        batch = batch.filter((item) => item !== culprit);
-        if (batch.length) hooks.notice("warn", `${culprit.name} was refused; sending the other ${batch.length} image${batch.length > 1 ? "s" : ""}.`);
+        const refused = alsoRefused(culprit, batch, error);
+        for (const item of refused) hooks.fail(item, item === culprit ? error.message : sameRefusal(item, culprit), false);
+        batch = batch.filter((item) => !refused.includes(item));
+        const names = refused.map((item) => item.name).join(", ");
+        if (batch.length) hooks.notice("warn", `${names} ${refused.length > 1 ? "were" : "was"} refused; sending the other ${batch.length} image${batch.length > 1 ? "s" : ""}.`);
         continue;
       }
       const retryable = !(error instanceof api.ApiError) || error.status === 0 || error.status >= 500;

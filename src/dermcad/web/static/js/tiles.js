@@ -1,8 +1,24 @@
-// The grid of images: one tile per image, red when flagged melanoma, blue otherwise, with the
-// class and the melanoma probability as text (colour is never the only signal).
+// The grid of images: one tile per image, red when flagged melanoma, blue otherwise, dashed grey
+// when not analysed, with the decision, the melanoma probability and the model's threshold as
+// text (colour is never the only signal).
 
 import { el, icon, percent } from "./format.js";
 import { melanomaProbability } from "./sort.js";
+
+/** The most probable class and its probability, whatever the decision. */
+export function mostProbable(result) {
+  const entries = Object.entries(result.probabilities ?? {});
+  if (!entries.length) return null;
+  return entries.reduce((best, entry) => (entry[1] > best[1] ? entry : best));
+}
+
+/** "15.0 % ≥ threshold 12.7 %": the two numbers the flag was decided on. */
+export function againstThreshold(item) {
+  const p = melanomaProbability(item);
+  const t = item.result.threshold;
+  if (typeof t !== "number") return `Melanoma ${percent(p)}`;
+  return `Melanoma ${percent(p)} ${p >= t ? "≥" : "<"} threshold ${percent(t)}`;
+}
 
 /** "flagged", "clear", "error", "running" or "loaded": what a tile shows. */
 export function tileState(item) {
@@ -30,12 +46,23 @@ function summary(item, state) {
   if (state === "error") {
     return el("span", { class: "tile-errmsg", role: "alert" }, item.error ?? item.result.error);
   }
-  if (state === "flagged" || state === "clear") {
+  if (state === "flagged") {
+    const [top, p] = mostProbable(item.result) ?? [null, null];
+    return el(
+      "span",
+      { class: "tile-result" },
+      el("span", { class: "tile-prob" }, againstThreshold(item)),
+      top && top !== "melanoma"
+        ? el("span", { class: "tile-class" }, el("span", { class: "tile-label" }, "Most probable "), `${top} ${percent(p)}`)
+        : null,
+    );
+  }
+  if (state === "clear") {
     return el(
       "span",
       { class: "tile-result" },
       el("span", { class: "tile-class" }, el("span", { class: "tile-label" }, "Class "), item.result.prediction.prediction),
-      el("span", { class: "tile-prob" }, `Melanoma ${percent(melanomaProbability(item))}`),
+      el("span", { class: "tile-prob" }, againstThreshold(item)),
     );
   }
   if (item.previewFailed) return el("span", { class: "tile-result muted" }, "No preview in this browser");
@@ -45,8 +72,8 @@ function summary(item, state) {
 
 function label(item, state) {
   if (state === "flagged" || state === "clear") {
-    const verdict = state === "flagged" ? "flagged as suspected melanoma" : "not flagged";
-    return `${item.name}: ${verdict}, predicted ${item.result.prediction.prediction}, melanoma probability ${percent(melanomaProbability(item))}. Open details`;
+    const verdict = state === "flagged" ? "flagged as suspected melanoma" : `not flagged, class ${item.result.prediction.prediction}`;
+    return `${item.name}: ${verdict}, ${againstThreshold(item).toLowerCase()}. Open details`;
   }
   if (state === "error") return `${item.name}: not analysed. Open details`;
   return `${item.name}. Open details`;
