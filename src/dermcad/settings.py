@@ -133,8 +133,15 @@ class Settings(BaseSettings):
     visibility_timeout: float = Field(
         default=3600.0,
         gt=0,
-        description="distributed: seconds before a task of a lost worker is delivered again "
-        "(longer than the longest task)",
+        description="distributed: seconds before Celery delivers again a message whose worker "
+        "was lost (longer than the longest part); the lease brings it back sooner",
+    )
+    lease_seconds: float = Field(
+        default=15.0,
+        ge=1,
+        le=600,
+        description="distributed: a running part's lease, renewed by its worker every fifth of "
+        "it; a part whose lease runs out (its worker died) is sent again",
     )
     broker_timeout: float = Field(
         default=1.0, gt=0, le=60, description="distributed: Redis socket timeouts (seconds)"

@@ -19,10 +19,6 @@ from serving.tiny import Tiny, get_tiny
 
 from .redis_server import RedisServer
 
-# Short enough that a task of a killed worker comes back within seconds, long enough that no
-# task of these tests (well under a second each) is delivered twice while it runs.
-VISIBILITY_TIMEOUT = 4.0
-
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Tiny:
@@ -90,11 +86,11 @@ class Worker:
 
 
 def worker_env(tiny: Tiny, broker_url: str, **extra: str) -> dict[str, str]:
+    """The shipped timing (lease and visibility timeout): no test shortens it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DERMCAD_")}
     env.update(
         DERMCAD_BROKER_URL=broker_url,
         DERMCAD_REGISTRY=str(tiny.registry),
-        DERMCAD_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
         DERMCAD_THREADS_PER_WORKER="1",
         DERMCAD_BATCH_SIZE="4",
         PYTHONUNBUFFERED="1",
@@ -150,7 +146,6 @@ def make_client(tiny: Tiny, redis_url: str, tmp_path: Path) -> Iterator[MakeClie
             "broker_url": redis_url,
             "from_task_wait": 60.0,
             "broker_timeout": 0.5,
-            "visibility_timeout": VISIBILITY_TIMEOUT,
             "max_files": 500,
         }
         values.update(overrides)

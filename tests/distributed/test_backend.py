@@ -114,17 +114,25 @@ def test_task_failing_every_time_is_failed_with_its_reason(
     assert redis_fields(client, task_id)["attempts"] == "3"
 
 
-def test_task_whose_worker_keeps_dying_is_given_up(make_client: MakeClient, tiny: Tiny) -> None:
-    client = make_client(task_attempts=2)
-    task_id = client.post("/predict_bulk", files=files_of(tiny, 1)).json()["task_uuid"]
+def test_part_whose_worker_keeps_dying_ends_as_error_items(
+    make_client: MakeClient, tiny: Tiny
+) -> None:
+    client = make_client(task_attempts=2, images_per_part=2)
+    task_id = client.post("/predict_bulk", files=files_of(tiny, 4)).json()["task_uuid"]
     worker = worker_here(client)
     store = client.app.state.serving.backend.store  # type: ignore[attr-defined]
-    for _ in range(2):  # two deliveries whose workers vanished mid-task (claimed, never finished)
+    for _ in range(2):  # two deliveries of part 0 whose workers vanished (claimed, never finished)
         assert store.claim(task_id, 0, "lost-worker") > 0
-    worker.execute(task_id)  # the third delivery
+    worker.execute(task_id, 0, 2)  # the third delivery of the poison part: given up
+    assert client.get(f"/tasks/{task_id}").json()["status"] == "running"  # part 2 still to run
+    worker.execute(task_id, 2, 4)
     record = client.get(f"/tasks/{task_id}").json()
-    assert record["status"] == "failed"
-    assert record["error"] == "gave up after 2 attempts; last: the worker running it was lost"
+    assert record["status"] == "done" and record["progress"]["done"] == 4
+    items = client.get(f"/from_task/{task_id}").json()
+    reason = "gave up after 2 attempts; last: the worker running it was lost"
+    assert [item["error"] for item in items[:2]] == [reason, reason]
+    assert [item["name"] for item in items] == [p.name for p in tiny.images[:4]]
+    assert all(item["error"] is None and item["probabilities"] for item in items[2:])
 
 
 def test_redelivery_of_a_finished_task_changes_nothing(make_client: MakeClient, tiny: Tiny) -> None:

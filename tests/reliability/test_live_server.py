@@ -21,11 +21,13 @@ from serving.tiny import Tiny
 from .corpus import jpeg
 from .disk import task_rows
 from .live import LiveServer
-from .loadgen import MiB, run_load
+from .loadgen import run_load
 
 LOAD_SECONDS = float(os.environ.get("DERMCAD_LOAD_SECONDS", "8"))
 LOAD_CLIENTS = int(os.environ.get("DERMCAD_LOAD_CLIENTS", "8"))
 WARM_UP = 2.0
+LEAK_PER_TASK = 16 * 1024
+OUTPUT = os.environ.get("DERMCAD_LOAD_OUTPUT")
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +45,8 @@ def test_concurrent_clients_no_errors_no_lost_tasks_flat_memory(live: LiveServer
     assert warm.errors == []
     report = run_load(live.url, live.pid, images, clients=LOAD_CLIENTS, seconds=LOAD_SECONDS)
     print("\nload:", report.summary())
+    if OUTPUT:  # the long runs' output, quoted by docs/security.md
+        Path(OUTPUT).write_text(report.summary() + "\n")
     assert report.errors == [], report.errors[:5]
     assert report.completed == len(report.accepted) > LOAD_CLIENTS
     data_dir = Path(live.env["DERMCAD_DATA_DIR"])
@@ -50,10 +54,12 @@ def test_concurrent_clients_no_errors_no_lost_tasks_flat_memory(live: LiveServer
     for task_id in warm.accepted + report.accepted:
         assert statuses[task_id] == "done"
     assert httpx.get(f"{live.url}/readyz").json()["ready"] is True
-    # Memory flat: after the warm-up, RSS grows by less than 32 MiB (or 10 %), whatever the length.
-    rss = report.rss_after(0.0)
-    growth = max(rss[len(rss) // 2 :]) - rss[0]
-    assert growth < max(32 * MiB, 0.10 * rss[0]), f"RSS grew by {growth / MiB:.1f} MiB"
+    # Memory flat: over the second half of the run (the first fills ONNX Runtime's arena, SQLite's
+    # cache, the thread pools), RSS grows by less than 16 KiB per task completed, whatever the
+    # length (the earlier bound, 32 MiB over the run, let 64 KiB per task leak in the 8 s run).
+    per_task, tasks = report.growth_per_task()
+    assert tasks >= LOAD_CLIENTS
+    assert per_task < LEAK_PER_TASK, f"RSS grew by {per_task / 1024:.1f} KiB per task"
     text = httpx.get(f"{live.url}/metrics").text
     assert "dermcad_queue_depth 0.0" in text
 

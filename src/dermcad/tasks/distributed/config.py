@@ -23,7 +23,8 @@ class DistributedConfig:
     ``worker_outage`` seconds. A task is sent as parts of ``part_size`` images, one message each,
     so that several workers share a bulk task. ``visibility_timeout`` is how long a part taken by
     a worker that vanished (``kill -9``, a lost machine) waits before it is delivered again: it
-    must exceed the longest part.
+    must exceed the longest part; ``lease_seconds`` (see :mod:`.lease`) brings such a part back
+    long before that.
     """
 
     broker_url: str
@@ -33,6 +34,7 @@ class DistributedConfig:
     max_task_bytes: int = 256 * MiB
     part_size: int = 64
     visibility_timeout: float = 3600.0
+    lease_seconds: float = 15.0
     socket_timeout: float = 1.0
     worker_outage: float = 60.0
     retry_after: int = 10
@@ -52,6 +54,7 @@ class DistributedConfig:
             max_task_bytes=settings.max_task_bytes,
             part_size=settings.images_per_part,
             visibility_timeout=settings.visibility_timeout,
+            lease_seconds=settings.lease_seconds,
             socket_timeout=settings.broker_timeout,
         )
 

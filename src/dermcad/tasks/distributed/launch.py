@@ -73,8 +73,8 @@ def run_worker(
     # its task, and the redelivered message then finds it done.
     app.conf.worker_cancel_long_running_tasks_on_connection_loss = pool == "prefork"
     context = WorkerContext(config, lambda: open_runners(settings))
+    register_task(app, context)  # before preload(): the lease keeper resends through the app
     if pool != "prefork":  # a prefork child opens its own sessions after the fork
         context.preload()
-    register_task(app, context)
     name = hostname or f"dermcad-{socket.gethostname()}-{os.getpid()}@%h"
     app.worker_main(worker_argv(concurrency, pool, config.queue, loglevel, name))

@@ -3,11 +3,13 @@
 A message names a task and a part of its images (see :mod:`.store`). Delivery guarantees come
 from Celery's late acknowledgement: a message is acknowledged only after its part's outcome is
 stored in Redis. A worker killed mid-part never acknowledges, so the message is delivered again
-(at once when a pool child dies, ``reject_on_worker_lost``; after the visibility timeout when the
-whole worker or its machine is lost). A failed attempt puts the message back
-(``Reject(requeue=True)``); the record counts each part's attempts and, past ``max_attempts``,
-the task is marked failed with the last reason. Duplicate deliveries are harmless: a part
-already stored is acknowledged without running again.
+(at once when a pool child dies, ``reject_on_worker_lost``; when the whole worker or its machine
+is lost, as soon as its lease runs out, :mod:`.lease`, and at the latest after the visibility
+timeout). A failed attempt puts the message back (``Reject(requeue=True)``); the record counts
+each part's attempts and, past ``max_attempts``, the task is marked failed with the last reason.
+A part whose worker is lost on every attempt (a poison image) ends, past ``max_attempts``, as
+error items with the reason, and the rest of its task completes. Duplicate deliveries are
+harmless: a part already stored is acknowledged without running again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dermcad.serving.results import result_item
 from dermcad.tasks.distributed.config import TASK_NAME, DistributedConfig
+from dermcad.tasks.distributed.lease import LeaseKeeper, Leases, Part, Resend
 from dermcad.tasks.distributed.store import RedisTaskStore, npy_bytes
 from dermcad.tasks.execution import check_pixels, legacy_pixels, run_task
 
@@ -117,11 +121,15 @@ class RedisImages:
 class WorkerContext:
     """What one worker process holds: its Redis store and its models (loaded on first use)."""
 
-    def __init__(self, config: DistributedConfig, load_runners: RunnerLoader) -> None:
+    def __init__(
+        self, config: DistributedConfig, load_runners: RunnerLoader, send: Resend | None = None
+    ) -> None:
         self.config = config
         self._load_runners = load_runners
         self._runners: Mapping[str, ModelRunner] | None = None
         self._store: RedisTaskStore | None = None
+        self.send = send  # sends a part's message again; set by register_task()
+        self.keeper: LeaseKeeper | None = None
         self._lock = threading.Lock()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -130,13 +138,23 @@ class WorkerContext:
         with self._lock:
             if self._store is None or self._runners is None:
                 self.name = f"{socket.gethostname()}:{os.getpid()}"
-                self._store = RedisTaskStore(worker_redis_client(self.config), self.config)
+                client = worker_redis_client(self.config)
+                self._store = RedisTaskStore(client, self.config)
                 self._runners = self._load_runners()
+                if self.send is not None:
+                    leases = Leases(client, self.config.key_prefix, self.config.lease_seconds)
+                    self.keeper = LeaseKeeper(leases, self.config.lease_seconds, self._resend)
             return self._store, self._runners
 
     def preload(self) -> None:
         """Load the models now (threads and solo pools: errors and providers show at start)."""
         self._open()
+
+    def _resend(self, part: Part) -> None:
+        store, _ = self._open()
+        store.note_error(part.task_id, "the worker running it was lost (its lease ran out)")
+        if self.send is not None:
+            self.send(part)
 
     def execute(self, task_id: str, start: int = 0, stop: int | None = None) -> None:
         """Run one delivery of a part of a task (images ``start`` to ``stop``, default all);
@@ -161,8 +179,11 @@ class WorkerContext:
             log.info("task %s part %d: %s; nothing to do", task_id, start, state)
             return
         if attempt > self.config.max_attempts:
-            self._give_up(store, task_id, attempt - 1)
+            self._give_up(store, runners, Part(task_id, start, stop), attempt - 1)
             return
+        part = Part(task_id, start, stop)
+        if self.keeper is not None:
+            self.keeper.hold(part)
         try:
             self._run(store, runners, task_id, start, stop)
         except Exception as exc:
@@ -175,6 +196,9 @@ class WorkerContext:
                 return
             store.note_error(task_id, reason)
             raise Reject(reason, requeue=True) from exc
+        finally:
+            if self.keeper is not None:
+                self.keeper.drop(part)
 
     def _run(
         self,
@@ -201,10 +225,40 @@ class WorkerContext:
         items = run_task(record, runner, images, self.config.heatmap_url, batch_done, part)
         store.finish_part(task_id, start, items, images.cams)
 
-    def _give_up(self, store: RedisTaskStore, task_id: str, attempts: int) -> None:
+    def _give_up(
+        self,
+        store: RedisTaskStore,
+        runners: Mapping[str, ModelRunner],
+        part: Part,
+        attempts: int,
+    ) -> None:
+        """The part's worker was lost on every attempt: its images become error items with the
+        reason (the other parts of the task are not held back); without a runner for the
+        task's model, the task fails with the reason."""
+        task_id = part.task_id
         last = store.fields(task_id).get("last_error") or "the worker running it was lost"
-        store.fail(task_id, f"gave up after {attempts} attempts; last: {last}")
-        log.error("task %s failed for good after %d attempts: %s", task_id, attempts, last)
+        reason = f"gave up after {attempts} attempts; last: {last}"
+        log.error("task %s part %d given up after %d attempts: %s", *part[:2], attempts, last)
+        record = store.get(task_id)
+        runner = None if record is None else runners.get(record.model_id)
+        if record is None or runner is None:
+            store.fail(task_id, reason)
+            return
+        items = []
+        stop = record.total if part.stop is None else min(part.stop, record.total)
+        for i in range(part.start, stop):
+            meta = record.images[i] if i < len(record.images) else {}
+            item = result_item(
+                name=str(meta.get("name", f"image_{i + 1}")),
+                model_id=record.model_id,
+                manifest=runner.manifest,
+                tta=record.tta,
+                width=meta.get("width"),
+                height=meta.get("height"),
+                error=reason,
+            )
+            items.append(item)
+        store.finish_part(task_id, part.start, items)
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -221,6 +275,12 @@ def register_task(app: Celery, context: WorkerContext) -> None:
     )
     def predict(task_id: str, start: int = 0, stop: int | None = None) -> None:
         context.execute(task_id, start, stop)
+
+    def send(part: Part) -> None:
+        args = [part.task_id, part.start, part.stop]
+        app.send_task(TASK_NAME, args=args, queue=context.config.queue)
+
+    context.send = send
 
 
 def worker_argv(concurrency: int, pool: str, queue: str, loglevel: str, hostname: str) -> list[str]:
