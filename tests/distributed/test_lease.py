@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from dermcad.api.settings import Settings
+from dermcad.settings import Settings
 from dermcad.tasks.distributed.lease import LeaseKeeper, Leases, Part
 
 pytestmark = pytest.mark.redis

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dermcad.serving.results import result_item
+from dermcad.inference.results import result_item
 from dermcad.tasks.distributed.config import TASK_NAME, DistributedConfig
 from dermcad.tasks.distributed.lease import LeaseKeeper, Leases, Part, Resend
 from dermcad.tasks.distributed.store import RedisTaskStore, npy_bytes
