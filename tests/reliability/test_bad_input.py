@@ -19,6 +19,7 @@ from PIL import Image
 
 from api.conftest import make_settings
 from dermcad.api.app import create_app
+from dermcad.units import human_bytes
 from serving.tiny import Tiny
 
 from .corpus import Bad, bad_files, encode, jpeg, pixels, png, png_rgb16
@@ -91,7 +92,8 @@ def test_huge_file_is_413_before_it_is_decoded(app_client: TestClient, data_dir:
     huge = jpeg()[:20] + bytes(FILE_LIMIT + 10)
     files = {"file": ("huge.jpg", huge, "image/jpeg")}
     status, detail = _refused(app_client, data_dir, "POST", "/predict", files=files)
-    assert status == 413 and detail.startswith("huge.jpg") and str(FILE_LIMIT) in detail
+    # The limit in units people read ("1.9 MB"), not a byte count.
+    assert status == 413 and detail.startswith("huge.jpg") and human_bytes(FILE_LIMIT) in detail
 
 
 @pytest.mark.parametrize("count", [1000, 1001])
