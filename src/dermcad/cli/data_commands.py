@@ -114,6 +114,31 @@ def ingest_isic2019(
     _ingest(read, out, strict, {**inputs, "classes": classes})
 
 
+@ingest_app.command("isic2017")
+@reports_user_errors
+def ingest_isic2017(
+    ground_truth: Path = typer.Option(
+        ...,
+        "--ground-truth",
+        help="Folder holding ISIC-2017_<Training|Validation|Test_v2>_Part3_GroundTruth.csv (and "
+        "the ..._Data_metadata.csv beside each), or one such file.",
+    ),
+    images: Path = IMAGES,
+    out: Path = OUT,
+    strict: bool = STRICT,
+    verify_images: bool = VERIFY,
+) -> None:
+    """ISIC 2017 part 3: melanoma / seborrheic keratosis (-> BKL) / nevus, each image keeping its
+    challenge split (train, val, test) for `dermcad split --by-source`."""
+    from dermcad.data.readers.isic2017 import read_isic2017
+
+    def read() -> IngestResult:
+        source = ground_truth if ground_truth.is_dir() else [ground_truth]
+        return read_isic2017(source, images, verify_images=verify_images)
+
+    _ingest(read, out, strict, {"ground_truth": ground_truth, "images": images})
+
+
 @ingest_app.command("isic2018")
 @reports_user_errors
 def ingest_isic2018(
@@ -237,6 +262,12 @@ def split(
         help="Keep together images of one patient, lesion or image; auto: patient, else lesion, "
         "else image.",
     ),
+    by_source: bool = typer.Option(
+        False,
+        "--by-source",
+        help="Holdout only: deal each source on its own (a source gets the split it would get "
+        "alone) and keep each image's official split where its source publishes one (ISIC 2017).",
+    ),
 ) -> None:
     """Stratified, grouped holdout or k-fold split of an index (no group on two sides)."""
     from dermcad.data import splits
@@ -244,15 +275,24 @@ def split(
 
     if folds is not None and holdout is not None:
         raise UserError("give either --holdout or --folds, not both")
+    if folds is not None and by_source:
+        raise UserError("--by-source makes a holdout split; it cannot be combined with --folds")
     frame = read_index(index)
     if folds is not None:
         assignment = splits.split_kfold(frame, folds, seed=seed, group_by=group)
         path = splits.write_split(out, frame, assignment, seed=seed, group_by=group, folds=folds)
     else:
         fractions = holdout or (0.8, 0.1, 0.1)
-        assignment = splits.split_holdout(frame, fractions, seed=seed, group_by=group)
+        deal = splits.split_holdout_by_source if by_source else splits.split_holdout
+        assignment = deal(frame, fractions, seed=seed, group_by=group)
         path = splits.write_split(
-            out, frame, assignment, seed=seed, group_by=group, fractions=fractions
+            out,
+            frame,
+            assignment,
+            seed=seed,
+            group_by=group,
+            fractions=fractions,
+            by_source=by_source,
         )
     counts = splits.split_counts(frame, assignment)
     for name in sorted(counts, key=lambda n: (n not in ("train", "val", "test"), n)):

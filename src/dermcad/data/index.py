@@ -33,8 +33,10 @@ INDEX_COLUMNS: Final[tuple[str, ...]] = (
     "age",
     "site",
     "diagnosis",
+    "official_split",
 )
-"""The columns of a dataset index, in file order."""
+"""The columns of a dataset index, in file order. ``official_split`` is the split a source
+publishes for an image (ISIC 2017: train, val, test), kept by ``dermcad split --by-source``."""
 
 REQUIRED_COLUMNS: Final[tuple[str, ...]] = ("image_id", "path", "label", "label_idx")
 TEXT_COLUMNS: Final[tuple[str, ...]] = (
@@ -47,6 +49,7 @@ TEXT_COLUMNS: Final[tuple[str, ...]] = (
     "sex",
     "site",
     "diagnosis",
+    "official_split",
 )
 EXCLUSION_REASONS: Final[tuple[str, ...]] = (
     "excluded_diagnosis",

@@ -137,6 +137,41 @@ def split_holdout(
     return dict(zip(frame["image_id"].astype(str), (names[c] for c in codes), strict=True))
 
 
+def split_holdout_by_source(
+    frame: pd.DataFrame,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 42,
+    group_by: str = "auto",
+) -> dict[str, str]:
+    """A holdout split dealt within each source separately, keeping published splits.
+
+    Images with an ``official_split`` (ISIC 2017's train / val / test) keep it; every other
+    source is dealt on its own with the same fractions and seed, so a source's images get exactly
+    the split they would get in an index of that source alone (HAM10000's test split stays
+    HAM10000's test split when ISIC 2017 is merged in).
+    """
+    values = _check_fractions(fractions)
+    names = HOLDOUT_NAMES[len(values)]
+    official = frame["official_split"].fillna("").astype(str) if "official_split" in frame else None
+    assignment: dict[str, str] = {}
+    for source in sorted(set(frame["source"].fillna("").astype(str))):
+        rows = frame[frame["source"].fillna("").astype(str) == source]
+        if official is not None:
+            published = official.loc[rows.index]
+            unknown = sorted(set(published[published != ""]) - set(names))
+            if unknown:
+                raise UserError(
+                    f"source {source or '(none)'!r}: official split(s) {', '.join(unknown)} are "
+                    f"not among this split's names ({', '.join(names)})"
+                )
+            ids = rows.loc[published != "", "image_id"].astype(str)
+            assignment.update(zip(ids, published[published != ""], strict=True))
+            rows = rows[published == ""]
+        if not rows.empty:
+            assignment.update(split_holdout(rows, values, seed=seed, group_by=group_by))
+    return assignment
+
+
 def split_kfold(
     frame: pd.DataFrame, folds: int = 5, seed: int = 42, group_by: str = "auto"
 ) -> dict[str, str]:
@@ -185,6 +220,7 @@ def write_split(
     group_by: str,
     fractions: Sequence[float] | None = None,
     folds: int | None = None,
+    by_source: bool = False,
 ) -> Path:
     """Write the split file (JSON) atomically; ``folds`` given means k-fold, else holdout."""
     path = Path(path)
@@ -198,6 +234,7 @@ def write_split(
         "folds": folds,
         "seed": seed,
         "group_by": group_by,
+        "by_source": by_source,
         "index_fingerprint": index_fingerprint(frame),
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "counts": split_counts(frame, assignment),
