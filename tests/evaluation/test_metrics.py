@@ -134,3 +134,26 @@ def test_expected_calibration_error_hand_computed() -> None:
     y = [0, 1, 1, 1]
     expected = 0.5 * abs(0.5 - 0.9) + 0.5 * abs(1.0 - 0.6)
     assert expected_calibration_error(probs, y, n_bins=10) == pytest.approx(expected)
+
+
+def test_by_source_metrics_are_the_metrics_of_each_sources_images() -> None:
+    from dermcad.evaluation.summary import by_source_metrics, isic2017_challenge, split_metrics
+
+    rng = np.random.default_rng(3)
+    classes = ("AK", "BCC", "BKL", "DF", "SCC", "VASC", "melanoma", "nevus")
+    labels = rng.choice([2, 6, 7], size=90)
+    probs = rng.dirichlet(np.ones(8), size=90)
+    probs[labels == 6, 6] += 0.3  # melanoma scores informative, unlike the rest
+    probs /= probs.sum(axis=1, keepdims=True)
+    sources = np.array(["isic2017", "ham10000", ""] * 30)
+    blocks = by_source_metrics(labels, probs, classes, sources, threshold=0.3, tta=1, n_boot=20)
+    assert set(blocks) == {"ham10000", "isic2017", "unknown"}
+    mask = sources == "ham10000"
+    alone = split_metrics(labels[mask], probs[mask], classes, threshold=0.3, tta=1, n_boot=20)
+    assert blocks["ham10000"] == alone
+    terms = blocks["isic2017"]["isic2017_challenge"]
+    assert terms == isic2017_challenge(blocks["isic2017"])
+    assert terms["mean_auc"] == pytest.approx(
+        (blocks["isic2017"]["melanoma_auc"] + blocks["isic2017"]["auc_BKL"]) / 2
+    )
+    assert "isic2017_challenge" not in blocks["ham10000"]

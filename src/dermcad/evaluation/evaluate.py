@@ -22,7 +22,13 @@ from dermcad.evaluation.metrics import expected_calibration_error, threshold_for
 from dermcad.evaluation.outputs import write_predictions
 from dermcad.evaluation.plots import plot_confusion, plot_reliability, plot_roc
 from dermcad.evaluation.predict import Predictions, predict_frame
-from dermcad.evaluation.summary import json_number, split_metrics, target_index
+from dermcad.evaluation.summary import (
+    by_source_metrics,
+    isic2017_challenge,
+    json_number,
+    split_metrics,
+    target_index,
+)
 from dermcad.inference.preprocess import PreprocessSpec
 
 Log = Callable[[str], None]
@@ -221,10 +227,29 @@ def evaluate_run(
         } | {"tta": settings.tta}
     wanted = [*settings.splits, *(n for n, _ in settings.external)]
     for name in wanted:
-        metrics[name] = _write_split(eval_dir, name, preds[name], classes, calibration, settings)
+        sources = _sources(frames[name], preds[name].image_ids)
+        metrics[name] = _write_split(
+            eval_dir, name, preds[name], classes, calibration, settings, sources
+        )
         log(_summary_line(name, metrics[name]))
+        if "isic2017_challenge" in metrics[name]:
+            log(_challenge_line(metrics[name]["isic2017_challenge"]))
+        for source, block in metrics[name].get("by_source", {}).items():
+            log(_summary_line(f"  {name} / {source}", block))
+            if "isic2017_challenge" in block:
+                log(_challenge_line(block["isic2017_challenge"]))
     atomic_write_json(eval_dir / "metrics.json", metrics)
     return metrics
+
+
+def _sources(frame: pd.DataFrame, image_ids: Sequence[str]) -> list[str]:
+    """The source of each evaluated image (in ``image_ids`` order)."""
+    if "source" not in frame.columns:
+        return [""] * len(image_ids)
+    by_id = dict(
+        zip(frame["image_id"].astype(str), frame["source"].fillna("").astype(str), strict=True)
+    )
+    return [by_id.get(str(i), "") for i in image_ids]
 
 
 def _write_split(
@@ -234,6 +259,7 @@ def _write_split(
     classes: Sequence[str],
     calibration: Calibration,
     settings: EvaluationSettings,
+    sources: Sequence[str] = (),
 ) -> dict[str, Any]:
     probs = replay_proba(pred.view_logits, calibration.temperature)
     result = split_metrics(
@@ -244,6 +270,18 @@ def _write_split(
         tta=settings.tta,
         n_boot=settings.n_boot,
     )
+    if len(set(sources)) > 1:  # every metric per source as well as for the whole
+        result["by_source"] = by_source_metrics(
+            pred.labels,
+            probs,
+            classes,
+            sources,
+            threshold=calibration.threshold,
+            tta=settings.tta,
+            n_boot=settings.n_boot,
+        )
+    elif set(sources) == {"isic2017"}:
+        result["isic2017_challenge"] = isic2017_challenge(result)
     write_predictions(
         eval_dir, name, pred.image_ids, pred.labels, probs, classes, calibration.threshold
     )
@@ -273,4 +311,15 @@ def _summary_line(name: str, m: dict[str, Any]) -> str:
         f"pAUC80 {fmt(m['pauc_80'])}  balanced acc {fmt(m['balanced_accuracy'])}  "
         f"macro AUC {fmt(m['macro_auc'])}  sens {fmt(m['sensitivity'])}  "
         f"spec {fmt(m['specificity'])}  (n={m['n_images']}, TTA {m['tta']})"
+    )
+
+
+def _challenge_line(c: dict[str, Any]) -> str:
+    def fmt(v: Any) -> str:
+        return "n/a" if v is None else f"{v:.4f}"
+
+    return (
+        f"    ISIC 2017 challenge terms: melanoma AUC {fmt(c['melanoma_auc'])}, seborrheic "
+        f"keratosis AUC {fmt(c['seborrheic_keratosis_auc'])}, mean {fmt(c['mean_auc'])} "
+        f"(the challenge's best melanoma AUC: {c['top_melanoma_auc_2017']})"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -23,6 +23,11 @@ from dermcad.evaluation.metrics import (
     rates_at_threshold,
     roc_auc,
 )
+
+ISIC2017_TOP_MELANOMA_AUC: Final = 0.874
+"""The best melanoma AUC of the ISIC 2017 challenge's part 3 test (RECOD Titans; Codella et al.,
+"Skin lesion analysis toward melanoma detection: a challenge at the 2017 ISBI", ISBI 2018,
+arXiv:1710.05006): the reference printed beside a model's ISIC 2017 test figures."""
 
 
 def target_index(classes: Sequence[str]) -> int:
@@ -92,3 +97,42 @@ def split_metrics(
         out[f"auc_{name}"] = auc
     out["confusion_matrix"] = confusion_matrix(y, predicted, len(classes)).tolist()
     return {k: json_number(v) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def isic2017_challenge(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The ISIC 2017 part 3 scores from a split's metrics: melanoma AUC, seborrheic keratosis
+    AUC (SK is BKL here; on ISIC 2017 images BKL vs rest is SK vs melanoma and nevus) and their
+    mean, the challenge's ranking score."""
+    mel, sk = metrics.get("melanoma_auc"), metrics.get("auc_BKL")
+    mean = (mel + sk) / 2 if mel is not None and sk is not None else None
+    return {
+        "melanoma_auc": mel,
+        "seborrheic_keratosis_auc": sk,
+        "mean_auc": mean,
+        "top_melanoma_auc_2017": ISIC2017_TOP_MELANOMA_AUC,
+    }
+
+
+def by_source_metrics(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    classes: Sequence[str],
+    sources: Sequence[str],
+    *,
+    threshold: float,
+    tta: int,
+    n_boot: int = 1000,
+) -> dict[str, dict[str, Any]]:
+    """:func:`split_metrics` of each source's images (``""`` is named ``unknown``); the ISIC 2017
+    block also carries the challenge's own scores (:func:`isic2017_challenge`)."""
+    names = np.asarray([str(s) or "unknown" for s in sources])
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(names.tolist())):
+        mask = names == name
+        block = split_metrics(
+            labels[mask], probs[mask], classes, threshold=threshold, tta=tta, n_boot=n_boot
+        )
+        if name == "isic2017":
+            block["isic2017_challenge"] = isic2017_challenge(block)
+        out[name] = block
+    return out
