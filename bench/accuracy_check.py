@@ -4,10 +4,12 @@
     python bench/accuracy_check.py --registry REG --packages resnet18-256-fp32 \\
         resnet18-256-int8-openvino --run runs/RUN --split test --tta 1 8
 
-Images: the 210 real isic-real images (default), or split ``--split`` of a run directory's index
-(as ``dermcad evaluate`` reads it). Each package runs on the runtime its manifest names (an
-``openvino`` int8 package on OpenVINO) and, with ``--providers``, on each listed provider. Same
-preprocessing (``preprocess``, full-size decoding as evaluation does), same runner and TTA views.
+Images: the 210 real isic-real images (default), split ``--split`` of a run directory's index
+(as ``dermcad evaluate`` reads it), or every image of a dataset index (``--index``, e.g. the ISIC
+2017 validation images written by ``dermcad ingest isic2017``). Each package runs on the runtime
+its manifest names (an ``openvino`` int8 package on OpenVINO) and, with ``--providers``, on each
+listed provider. Same preprocessing (``preprocess``, full-size decoding as evaluation does), same
+runner and TTA views.
 Prints the AUC per package/runtime and TTA, the change against the first with a paired bootstrap
 95% interval, the largest probability difference and how many melanoma decisions differ.
 """
@@ -41,6 +43,14 @@ def split_images(run: Path, split: str) -> tuple[list[Path], np.ndarray]:
     if not rows:
         raise SystemExit(f"{run}: no {split!r} split rows (index or split file missing?)")
     return [p for p, _ in rows], np.array([label == TARGET_INDEX for _, label in rows])
+
+
+def index_images(index: Path) -> tuple[list[Path], np.ndarray]:
+    from dermcad.data.index import read_index
+    from dermcad.taxonomy import TARGET_CLASS
+
+    frame = read_index(index)
+    return [Path(p) for p in frame["path"]], (frame["label"] == TARGET_CLASS).to_numpy()
 
 
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, y: np.ndarray, n: int = 500) -> list[float]:
@@ -112,12 +122,17 @@ def main() -> None:
     parser.add_argument("--providers", nargs="+", default=None)
     parser.add_argument("--run", type=Path, default=None, help="images: a split of this run")
     parser.add_argument("--split", default="test")
+    parser.add_argument("--index", type=Path, default=None, help="images: a dataset index")
     parser.add_argument("--tta", type=int, nargs="+", default=[1])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    paths, is_mel = split_images(args.run, args.split) if args.run else real_images()
-    where = f"{args.run} {args.split} split" if args.run else "isic-real"
+    if args.index:
+        paths, is_mel = index_images(args.index)
+        where = f"index {args.index.name}"
+    else:
+        paths, is_mel = split_images(args.run, args.split) if args.run else real_images()
+        where = f"{args.run} {args.split} split" if args.run else "isic-real"
     ids = args.packages or [args.model]
     providers = args.providers or ["CPUExecutionProvider"]
     print(f"{where}: {len(paths)} images ({int(is_mel.sum())} melanoma)")
