@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dermcad.atomic import write_json_atomic
 from dermcad.errors import UserError
 from dermcad.evaluation.calibration import (
     fit_temperature,
@@ -206,7 +207,6 @@ def evaluate_run(
     """
     from dermcad.data.index import read_index
     from dermcad.models import load_run
-    from dermcad.models.run import atomic_write_json
 
     run_dir = Path(run_dir)
     model, info = load_run(run_dir)
@@ -238,7 +238,7 @@ def evaluate_run(
             log(_summary_line(f"  {name} / {source}", block))
             if "isic2017_challenge" in block:
                 log(_challenge_line(block["isic2017_challenge"]))
-    atomic_write_json(eval_dir / "metrics.json", metrics)
+    write_json_atomic(eval_dir / "metrics.json", metrics)
     return metrics
 
 
