@@ -11,26 +11,26 @@ import pytest
 from dermcad.atomic import atomic_writer, write_json_atomic, write_text_atomic
 
 
-class _DiskFull(OSError):
+class _DiskFullError(OSError):
     pass
 
 
 def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
     target = tmp_path / "run.json"
     write_json_atomic(target, {"epoch": 1})
-    with pytest.raises(_DiskFull), atomic_writer(target) as handle:
+    with pytest.raises(_DiskFullError), atomic_writer(target) as handle:
         handle.write(b'{"epoch": 2, "hal')
         handle.flush()
-        raise _DiskFull("no space left on device")
+        raise _DiskFullError("no space left on device")
     assert json.loads(target.read_text(encoding="utf-8")) == {"epoch": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
 
 
 def test_a_first_write_that_fails_leaves_nothing(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "index.csv"
-    with pytest.raises(_DiskFull), atomic_writer(target) as handle:
+    with pytest.raises(_DiskFullError), atomic_writer(target) as handle:
         handle.write(b"image_id,path\n")
-        raise _DiskFull("no space left on device")
+        raise _DiskFullError("no space left on device")
     assert not target.exists()
     assert list(target.parent.iterdir()) == []
 
