@@ -36,10 +36,10 @@ def real_images() -> tuple[list[Path], np.ndarray]:
 
 
 def split_images(run: Path, split: str) -> tuple[list[Path], np.ndarray]:
-    from dermcad.export.from_run import _read_json, _split_rows
+    from dermcad.export.from_run import _read_json, split_rows
     from dermcad.taxonomy import TARGET_INDEX
 
-    rows = _split_rows(_read_json(run / "run.json"), run, split)
+    rows = split_rows(_read_json(run / "run.json"), run, split)
     if not rows:
         raise SystemExit(f"{run}: no {split!r} split rows (index or split file missing?)")
     return [p for p, _ in rows], np.array([label == TARGET_INDEX for _, label in rows])

@@ -8,7 +8,7 @@
 # HAM_DIR holds HAM10000_metadata.csv and images/; ISIC_REAL_DIR holds labels.csv and images/
 # ("-" skips the external test). WORK_DIR receives data/ (index, split) and run/.
 # Environment:
-#   DERMCAD       how to call the CLI (default: dermcad, else python3 bench/dermcad_stages.py)
+#   DERMCAD       how to call the CLI (default: dermcad, else python3 -m dermcad.cli.main on src/)
 #   RECIPE        recipe file (default: configs/ham10000/tf_efficientnet_lite0-224.yaml)
 #   DEVICE        cpu, cuda (default: auto)
 #   TRAIN_SECONDS stop training after this many seconds (SIGINT; best.pt is kept) [none]
@@ -25,8 +25,9 @@ shift 3
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 RECIPE=${RECIPE:-$HERE/configs/ham10000/tf_efficientnet_lite0-224.yaml}
 if [ -z "${DERMCAD:-}" ]; then
-  # Without an installed `dermcad`, the stage-only CLI (no serving imports) from the source tree.
-  if command -v dermcad >/dev/null 2>&1; then DERMCAD=dermcad; else DERMCAD="python3 $HERE/bench/dermcad_stages.py"; fi
+  # Without an installed `dermcad`, the CLI from the source tree (its data and training commands
+  # need no serving dependency: tests/test_import_graph.py).
+  if command -v dermcad >/dev/null 2>&1; then DERMCAD=dermcad; else DERMCAD="env PYTHONPATH=$HERE/src python3 -m dermcad.cli.main"; fi
 fi
 DEVICE_ARGS=()
 EVAL_DEVICE=cpu

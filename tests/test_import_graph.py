@@ -97,3 +97,36 @@ def test_lazy_imports_are_seen(tmp_path: Path) -> None:
     module = tmp_path / "lazy.py"
     module.write_text("def f():\n    from dermcad.api.app import create_app\n", encoding="utf-8")
     assert "dermcad.api.app" in imports_of(module, "dermcad.cli.lazy")
+
+
+# Run in a fresh interpreter where the serving stack cannot be imported, as on a GPU box that
+# has PyTorch and dermcad's data and training dependencies only.
+_WITHOUT_SERVING = """
+import importlib.abc, sys
+SERVING = {"pydantic_settings", "dotenv", "fastapi", "fastapi_offline", "uvicorn", "starlette",
+           "multipart", "python_multipart", "prometheus_client", "onnxruntime", "celery", "redis"}
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in SERVING:
+            raise ImportError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Refuse())
+from typer.testing import CliRunner
+from dermcad.cli.main import app
+for args in (["--help"], ["ingest", "--help"], ["split", "--help"], ["train", "--help"]):
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, (args, repr(result.exception))
+print(sorted(m for m in sys.modules if m.split(".")[0] in SERVING))
+"""
+
+
+def test_the_cli_runs_data_and_training_commands_without_the_serving_stack() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC.parent), *sys.path])}
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_SERVING], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

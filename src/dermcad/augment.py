@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from dermcad.atomic import atomic_writer
 from dermcad.errors import UserError
 
 PIPELINES: tuple[str, ...] = ("none", "thesis", "light")
@@ -170,8 +171,6 @@ def write_preview(
             raise UserError(f"{path}: no such image file")
     images = [np.asarray(decode_image(p, draft_size=img_size)) for p in paths]
     grid = preview_grid(images, augmenter, copies, tile=min(img_size, 192))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    Image.fromarray(grid).save(tmp, format="PNG")
-    tmp.replace(out)
+    with atomic_writer(out) as handle:
+        Image.fromarray(grid).save(handle, format="PNG")
     return out

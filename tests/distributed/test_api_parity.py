@@ -137,11 +137,11 @@ def test_stored_images_are_label_free(client: TestClient, tiny: Tiny, tmp_path: 
     fields = sorted(store.client.hkeys(images))
     assert fields == [b"display:0", b"display:1", b"input:0", b"input:1"]
     assert sorted(store.client.hkeys(cams)) == [b"0", b"1"]
-    for raw in (store.display(task_id, 1), store.model_input(task_id, 1)[0]):
+    for raw in (store.display(task_id, 1), store.model_input(task_id, 1)):
         assert b"SecretCameraMaker" not in raw and b"Patient Name" not in raw
     with Image.open(io.BytesIO(store.display(task_id, 1))) as image:
         assert image.format == "JPEG" and image.size == (30, 40) and not image.getexif()
-    pixels = np.load(io.BytesIO(store.model_input(task_id, 1)[0]), allow_pickle=False)
+    pixels = np.load(io.BytesIO(store.model_input(task_id, 1)), allow_pickle=False)
     side = client.app.state.serving.runners[tiny.model_id].manifest.img_size  # type: ignore[attr-defined]
     assert pixels.dtype == np.uint8 and pixels.shape == (side, side, 3)
     assert not (tmp_path / "data" / "tasks").exists()  # nothing on the API's disk
@@ -161,7 +161,7 @@ def test_what_redis_holds_is_bounded(client: TestClient) -> None:
     [item] = client.get(f"/from_task/{task_id}").json()
     assert item["error"] is None
     store = client.app.state.serving.backend.store  # type: ignore[attr-defined]
-    pixels = np.load(io.BytesIO(store.model_input(task_id, 0)[0]), allow_pickle=False)
+    pixels = np.load(io.BytesIO(store.model_input(task_id, 0)), allow_pickle=False)
     side = pixels.shape[0]
     assert pixels.shape == (side, side, 3) and side < 1000
     with Image.open(io.BytesIO(store.display(task_id, 0))) as display:

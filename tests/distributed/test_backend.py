@@ -260,39 +260,3 @@ def test_a_task_whose_message_cannot_be_sent_is_not_kept(
     assert backend.queue_depth() == 0
     worker_here(client).execute(task_id, 0, 1)  # the message that did go out finds nothing
     assert client.get(f"/tasks/{task_id}").status_code == 404
-
-
-def test_a_task_stored_in_the_earlier_png_layout_still_runs(
-    make_client: MakeClient, tiny: Tiny
-) -> None:
-    """The earlier layout (before 2a60d67) kept field ``<i>``, a PNG of the whole decoded upload,
-    instead of ``input:<i>`` and ``display:<i>``: a task queued before an upgrade runs after it,
-    with the same results, and its heat maps are drawn on that PNG."""
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    from dermcad.inference.preprocess import decode_image
-
-    client = make_client()
-    current = client.post("/predict_bulk", files=files_of(tiny, 3)).json()["task_uuid"]
-    legacy = client.post("/predict_bulk", files=files_of(tiny, 3)).json()["task_uuid"]
-    store = client.app.state.serving.backend.store  # type: ignore[attr-defined]
-    images = store.keys(legacy)[1]
-    for i, path in enumerate(tiny.images[:3]):
-        png = io.BytesIO()
-        decode_image(path.read_bytes()).save(png, format="PNG")
-        store.client.hdel(images, f"input:{i}", f"display:{i}")
-        store.client.hset(images, str(i), png.getvalue())
-    worker = worker_here(client)
-    worker.execute(current)
-    worker.execute(legacy)
-    got = [client.get(f"/from_task/{task_id}").json() for task_id in (current, legacy)]
-    assert all(item["error"] is None for item in got[1])
-    probabilities = [[list(i["probabilities"].values()) for i in items] for items in got]
-    np.testing.assert_allclose(probabilities[1], probabilities[0], atol=1e-6)
-    heat = client.get(got[1][0]["heatmap_url"])
-    assert heat.status_code == 200
-    with Image.open(io.BytesIO(heat.content)) as overlay:
-        assert overlay.size == decode_image(tiny.images[0].read_bytes()).size

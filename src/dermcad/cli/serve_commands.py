@@ -190,12 +190,15 @@ def predict(
 
 
 def _serve_help() -> str:
-    from dermcad.settings import settings_help
-
-    return (
-        "Serve the API and the web UI (embedded task queue, no other services). Settings come "
-        "from the environment:\n\n" + settings_help()
-    )
+    """The settings table, read from the settings type; on an install without the serving
+    dependencies (a training-only machine) a line that says so, so that ``dermcad --help`` and
+    the data and training commands still work there."""
+    intro = "Serve the API and the web UI (embedded task queue, no other services). "
+    try:
+        from dermcad.settings import settings_help
+    except ImportError as exc:
+        return intro + f"Its settings need the serving dependencies ({exc.name} is missing)."
+    return intro + "Settings come from the environment:\n\n" + settings_help()
 
 
 @reports_user_errors

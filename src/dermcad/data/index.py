@@ -9,15 +9,13 @@ file's folder, so an index and its images can move together.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
 
+from dermcad.atomic import write_json_atomic, write_text_atomic
 from dermcad.errors import UserError
 from dermcad.taxonomy import CLASSES_9
 
@@ -106,18 +104,6 @@ def index_fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_index(frame: pd.DataFrame, path: Path | str, *, relative_paths: bool = True) -> Path:
     """Validate ``frame`` and write it atomically as CSV to ``path``.
 
@@ -133,7 +119,7 @@ def write_index(frame: pd.DataFrame, path: Path | str, *, relative_paths: bool =
     if relative_paths:
         base = path.resolve().parent
         out["path"] = [_relative_if_under(Path(p), base) for p in out["path"]]
-    atomic_write_text(path, out.to_csv(index=False))
+    write_text_atomic(path, out.to_csv(index=False))
     return path
 
 
@@ -205,5 +191,5 @@ def make_summary(
 def write_summary(summary: Mapping[str, Any], index_path: Path | str) -> Path:
     """Write ``summary`` atomically as ``INDEX.summary.json``; return its path."""
     out = summary_path(index_path)
-    atomic_write_text(out, json.dumps(summary, indent=2, sort_keys=False) + "\n")
+    write_json_atomic(out, summary)
     return out

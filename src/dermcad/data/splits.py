@@ -19,7 +19,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from dermcad.data.index import atomic_write_text, index_fingerprint
+from dermcad.atomic import write_json_atomic
+from dermcad.data.index import index_fingerprint
 from dermcad.errors import UserError
 
 SPLIT_FORMAT: Final = "dermcad-split/1"
@@ -240,7 +241,7 @@ def write_split(
         "counts": split_counts(frame, assignment),
         "assignment": {i: assignment[i] for i in frame["image_id"].astype(str)},
     }
-    atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    write_json_atomic(path, record, indent=1)
     return path
 
 

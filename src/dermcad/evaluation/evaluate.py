@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dermcad.atomic import write_json_atomic
 from dermcad.errors import UserError
 from dermcad.evaluation.calibration import (
     fit_temperature,
@@ -101,27 +102,13 @@ def calibrate(val: Predictions, classes: Sequence[str], min_sensitivity: float) 
 
 
 def _split_frames(
-    run_info: dict[str, Any], settings: EvaluationSettings
+    run_info: dict[str, Any], run_dir: Path, settings: EvaluationSettings
 ) -> dict[str, pd.DataFrame]:
-    from dermcad.data.index import read_index
-    from dermcad.data.splits import kfold_train_val, load_split, subset
+    from dermcad.data.run_split import run_split_frames
 
-    index = settings.index or (run_info.get("index") or {}).get("path")
-    split_path = settings.split_file or (run_info.get("split") or {}).get("path")
-    if not index or not split_path:
-        raise UserError(
-            "this run names no index/split (an imported model): give --index and --split-file"
-        )
-    frame = read_index(index)
-    split = load_split(split_path, frame)
-    if split.scheme == "kfold":
-        fold = (run_info.get("split") or {}).get("fold")
-        if fold is None:
-            raise UserError(f"{split_path} is a k-fold split and the run names no fold")
-        train, val = kfold_train_val(frame, split, int(fold))
-        parts = {"train": train, "val": val}
-    else:
-        parts = {name: subset(frame, split, name) for name in split.names}
+    parts = run_split_frames(
+        run_info, run_dir, index=settings.index, split_file=settings.split_file
+    )
     names = settings.splits
     missing = [n for n in names if n not in parts]
     if missing:
@@ -206,7 +193,6 @@ def evaluate_run(
     """
     from dermcad.data.index import read_index
     from dermcad.models import load_run
-    from dermcad.models.run import atomic_write_json
 
     run_dir = Path(run_dir)
     model, info = load_run(run_dir)
@@ -215,7 +201,7 @@ def evaluate_run(
     eval_dir = run_dir / "eval"
     metrics = _stale_removed(_read_metrics(eval_dir / "metrics.json"), settings.tta, log)
     calibration = None if settings.splits else _stored_calibration(metrics, settings.tta)
-    frames = _split_frames(info, settings) if calibration is None else {}
+    frames = _split_frames(info, run_dir, settings) if calibration is None else {}
     for name, index_path in settings.external:
         frames[name] = read_index(index_path)
     preds = _predict_all(model, frames, spec, classes, settings, log)
@@ -238,7 +224,7 @@ def evaluate_run(
             log(_summary_line(f"  {name} / {source}", block))
             if "isic2017_challenge" in block:
                 log(_challenge_line(block["isic2017_challenge"]))
-    atomic_write_json(eval_dir / "metrics.json", metrics)
+    write_json_atomic(eval_dir / "metrics.json", metrics)
     return metrics
 
 

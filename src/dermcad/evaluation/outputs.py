@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dermcad.atomic import write_text_atomic
 from dermcad.decision import DecisionRule
 
 #: dermcad class -> ISIC 2019 column (the scorer's category names).
@@ -25,10 +26,7 @@ ISIC_COLUMNS: dict[str, str] = {
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False, float_format="%.6f")
-    tmp.replace(path)
+    write_text_atomic(path, frame.to_csv(index=False, float_format="%.6f"))
 
 
 def predictions_frame(

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from dermcad.atomic import atomic_writer
 from dermcad.evaluation.metrics import roc_auc, roc_curve
 
 
@@ -22,11 +23,11 @@ def _pyplot() -> Any:
 
 def _save(fig: Any, path: Path) -> None:
     plt = _pyplot()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_writer(path) as handle:
+            fig.savefig(handle, format="png", dpi=110)
+    finally:
+        plt.close(fig)
 
 
 def plot_roc(

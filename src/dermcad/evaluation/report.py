@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from dermcad.atomic import write_text_atomic
 from dermcad.errors import UserError
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -98,14 +99,10 @@ def write_report(run_dirs: Sequence[Path], out_dir: Path) -> tuple[Path, Path]:
     rows = table_rows(runs)
     out_dir.mkdir(parents=True, exist_ok=True)
     md_path, csv_path = out_dir / "table3.md", out_dir / "table3.csv"
-    tmp = md_path.with_name(".table3.md.tmp")
-    tmp.write_text(to_markdown(rows, runs[0].tta), encoding="utf-8")
-    tmp.replace(md_path)
+    write_text_atomic(md_path, to_markdown(rows, runs[0].tta))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=["model", "group", *SPLITS], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    tmp = csv_path.with_name(".table3.csv.tmp")
-    tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    tmp.replace(csv_path)
+    write_text_atomic(csv_path, buffer.getvalue())
     return md_path, csv_path

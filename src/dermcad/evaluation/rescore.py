@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dermcad.atomic import write_text_atomic
+from dermcad.atomic import write_json_atomic
 from dermcad.decision import DecisionRule
 from dermcad.errors import UserError
 from dermcad.evaluation.metrics import accuracy, balanced_accuracy, confusion_matrix
@@ -67,7 +67,7 @@ def rescore_manifest(package: Path, predictions_dir: Path) -> list[str]:
         data["input"] = manifest.model_input.model_dump(mode="json")
         changes.append("input: added")
     parse_manifest(data, str(path))  # still a valid manifest
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+    write_json_atomic(path, data)
     return changes
 
 

@@ -43,29 +43,16 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _split_rows(info: dict[str, Any], run_dir: Path, name: str) -> list[tuple[Path, int]]:
-    """Rows of split ``name`` of the run's index: ``(image path, label index)``; [] if unknown."""
-    from dermcad.data.index import read_index
-    from dermcad.data.splits import kfold_train_val, load_split, subset
+def split_rows(info: dict[str, Any], run_dir: Path, name: str) -> list[tuple[Path, int]]:
+    """Rows of split ``name`` of the run (:mod:`dermcad.data.run_split`): ``(image path, label
+    index)``; [] when the run's index or split file is not there or has no such part."""
+    from dermcad.data.run_split import run_data_files, run_split_frames
 
-    index_path = Path(str((info.get("index") or {}).get("path", "")))
-    split_path = Path(str((info.get("split") or {}).get("path", "")))
-    if not index_path.name or not split_path.name:
+    files = run_data_files(info, run_dir)
+    if files is None or not all(path.is_file() for path in files):
         return []
-    index_path = index_path if index_path.is_absolute() else run_dir / index_path
-    split_path = split_path if split_path.is_absolute() else run_dir / split_path
-    if not index_path.is_file() or not split_path.is_file():
-        return []
-    frame = read_index(index_path)
-    split = load_split(split_path, frame)
-    if split.scheme == "kfold":
-        fold = (info.get("split") or {}).get("fold")
-        if fold is None or name not in ("train", "val"):
-            return []
-        rows = kfold_train_val(frame, split, int(fold))[0 if name == "train" else 1]
-    elif name in set(split.assignment.values()):
-        rows = subset(frame, split, name)
-    else:
+    rows = run_split_frames(info, run_dir).get(name)
+    if rows is None:
         return []
     return [(Path(p), int(i)) for p, i in zip(rows["path"], rows["label_idx"], strict=True)]
 
@@ -107,8 +94,8 @@ def inputs_from_run(run_dir: Path, options: ExportOptions) -> ExportInputs:
         yaml.safe_load(recipe_path.read_text(encoding="utf-8")) if recipe_path.is_file() else {}
     )
     metrics, calibration = _metrics(run_dir)
-    val = _split_rows(info, run_dir, "val") or _split_rows(info, run_dir, "test")
-    train = _split_rows(info, run_dir, "train")
+    val = split_rows(info, run_dir, "val") or split_rows(info, run_dir, "test")
+    train = split_rows(info, run_dir, "train")
     if options.images is not None:
         extra = _folder_images(options.images)
         parity, calib = extra, extra
@@ -144,7 +131,7 @@ def inputs_from_run(run_dir: Path, options: ExportOptions) -> ExportInputs:
         versions={k: str(v) for k, v in (info.get("versions") or {}).items()},
         calib_images=_spread(calib, options.calibration_images),
         eval_images=_spread(val, options.eval_images),
-        eval_split="val" if _split_rows(info, run_dir, "val") else ("test" if val else None),
+        eval_split="val" if split_rows(info, run_dir, "val") else ("test" if val else None),
         license=options.license,
         card=options.card,
     )

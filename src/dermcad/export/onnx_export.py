@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from dermcad.errors import UserError
+from dermcad.export.onnx_clean import strip_source_locations_file
 from dermcad.registry.manifest import FEATURES_OUTPUT, INPUT_NAME, LOGITS_OUTPUT
 
 OPSET = 18
@@ -85,6 +86,7 @@ def export_onnx(model: Any, img_size: int, path: Path, *, features: bool) -> lis
             if program is None:
                 raise UserError("torch.onnx.export returned no program")
             program.save(str(path), external_data=False)
+        strip_source_locations_file(path)  # no path of this machine in the file
     except UserError:
         raise
     except Exception as exc:  # the exporter raises many error types

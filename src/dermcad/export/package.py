@@ -126,12 +126,14 @@ ORT_METHOD = "onnxruntime static QDQ, int8 per-channel weights, percentile (99.9
 
 def _quantize(inputs: ExportInputs, fp32: Path, int8: Path, runtime: Runtime) -> Quantization:
     """Quantize ``fp32`` into ``int8`` for ``runtime``; the AUC check runs int8 on that runtime."""
+    from dermcad.export.onnx_clean import strip_source_locations_file
     from dermcad.export.quantize import NNCF_METHOD, melanoma_auc, quantize_int8, quantize_nncf
 
     paths = inputs.calib_images
     # One image per calibration batch: ONNX Runtime's percentile calibrator stacks batch outputs.
     batches = [load_batch([path], inputs.spec) for path in paths]
     (quantize_nncf if runtime == "openvino" else quantize_int8)(fp32, int8, batches)
+    strip_source_locations_file(int8)  # what a quantizer may have carried over
     result = Quantization(
         method=NNCF_METHOD if runtime == "openvino" else ORT_METHOD,
         calibration_images=len(paths),

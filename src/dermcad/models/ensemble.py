@@ -127,14 +127,15 @@ def make_ensemble(
     members: Sequence[Path | str], run_dir: Path | str, name: str | None = None
 ) -> Path:
     """Write the ensemble run directory ``run_dir`` (``run.json`` only) of the runs ``members``."""
-    from dermcad.models.run import atomic_write_json, load_run
+    from dermcad.atomic import write_json_atomic
+    from dermcad.models.run import load_run
 
     paths, run_dir = [Path(m) for m in members], Path(run_dir)
     if (run_dir / "run.json").exists():
         raise UserError(f"{run_dir} already holds a run; choose another directory")
     infos = [load_run(path)[1] for path in paths]  # loads each: a member that cannot load fails now
     info = ensemble_info(paths, infos, name or run_dir.resolve().name)
-    atomic_write_json(run_dir / "run.json", info)
+    write_json_atomic(run_dir / "run.json", info)
     return run_dir
 
 

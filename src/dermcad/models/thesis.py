@@ -16,12 +16,13 @@ from typing import Any
 import torch
 
 from dermcad import __version__
+from dermcad.atomic import write_json_atomic
 from dermcad.errors import UserError
 from dermcad.models.build import build_model
 from dermcad.models.config import ModelConfig
 from dermcad.models.net import DermcadNet
 from dermcad.models.registry import preprocess_spec_for
-from dermcad.models.run import RUN_FORMAT, atomic_torch_save, atomic_write_json
+from dermcad.models.run import RUN_FORMAT, atomic_torch_save
 from dermcad.models.weights import read_state_dict, strip_wrappers
 from dermcad.taxonomy import CLASSES
 
@@ -95,5 +96,5 @@ def import_thesis_checkpoint(
         "seconds": None,
     }
     atomic_torch_save(run_dir / "best.pt", {"model": model.state_dict(), "epoch": 0})
-    atomic_write_json(run_dir / "run.json", info)
+    write_json_atomic(run_dir / "run.json", info)
     return run_dir

@@ -10,7 +10,6 @@ once at upload);
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,37 +43,18 @@ def check_pixels(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def legacy_pixels(png: bytes | Path) -> np.ndarray:
-    """The pixels of an image in the task stores' earlier layout (before commit 2a60d67): a
-    lossless PNG of the whole decoded upload (``<i>.png`` on disk, field ``<i>`` in Redis). Tasks
-    queued before an upgrade still run:
-    :func:`dermcad.inference.preprocess.to_array` resizes these pixels
-    like any other image."""
-    with Image.open(io.BytesIO(png) if isinstance(png, bytes) else png) as image:
-        return check_pixels(np.asarray(image.convert("RGB")))
-
-
 class FolderImages:
     """A task's folder (see :mod:`dermcad.tasks.store`): ``<i>.input.npy`` (model-ready pixels),
-    ``<i>.display.jpg`` (the display copy) and ``<i>.cam.npy`` (the heat-map array); or, for a
-    task stored in the earlier layout, ``<i>.png`` in place of the first two."""
+    ``<i>.display.jpg`` (the display copy) and ``<i>.cam.npy`` (the heat-map array)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
     def model_input(self, index: int) -> np.ndarray:
-        try:
-            return check_pixels(np.load(self.folder / input_name(index), allow_pickle=False))
-        except FileNotFoundError:
-            legacy = self.folder / legacy_name(index)
-            if not legacy.is_file():
-                raise
-            return legacy_pixels(legacy)
+        return check_pixels(np.load(self.folder / input_name(index), allow_pickle=False))
 
     def display(self, index: int) -> Image.Image:
-        path = self.folder / display_name(index)
-        legacy = self.folder / legacy_name(index)
-        return Image.open(legacy if not path.is_file() and legacy.is_file() else path)
+        return Image.open(self.folder / display_name(index))
 
     def cam(self, index: int) -> np.ndarray | None:
         path = self.folder / cam_name(index)
@@ -94,10 +74,6 @@ def display_name(index: int) -> str:
 
 def cam_name(index: int) -> str:
     return f"{index}.cam.npy"
-
-
-def legacy_name(index: int) -> str:
-    return f"{index}.png"
 
 
 def run_task(

@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from dermcad import __version__
+from dermcad.atomic import write_json_atomic
 from dermcad.errors import UserError
-from dermcad.models.run import RUN_FORMAT, atomic_torch_save, atomic_write_json, read_run_info
+from dermcad.models.run import RUN_FORMAT, atomic_torch_save, read_run_info
 from dermcad.training.data import class_counts
 from dermcad.training.ema import WeightAverage
 from dermcad.training.history import plot_curves, read_history, write_history
@@ -113,7 +114,7 @@ def save_epoch(
     )
     write_history(run_dir / "history.csv", progress.history)
     plot_curves(run_dir / "curves.png", progress.history)
-    atomic_write_json(run_dir / "run.json", info)
+    write_json_atomic(run_dir / "run.json", info)
 
 
 def restore(

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from dermcad.atomic import atomic_writer
 from dermcad.augment import Augmenter
 from dermcad.inference.preprocess import PreprocessSpec, decode_image, resize, to_array
 from dermcad.models.metadata import encode_metadata
@@ -49,10 +50,8 @@ class ImageCache:
         if file.is_file():
             return np.asarray(np.load(file))
         array = model_sized(path, self.spec)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_name(f".{file.stem}.{np.random.randint(1 << 30)}.npy")
-        np.save(tmp, array)
-        tmp.replace(file)
+        with atomic_writer(file) as handle:  # loader workers may write the same file at once
+            np.save(handle, array)
         return array
 
 

@@ -7,6 +7,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+from dermcad.atomic import atomic_writer, write_text_atomic
+
 HISTORY_COLUMNS: tuple[str, ...] = (
     "epoch",
     "lr",
@@ -34,9 +36,7 @@ def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: row[k] for k in HISTORY_COLUMNS})
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, buffer.getvalue())
 
 
 def plot_curves(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -59,7 +59,8 @@ def plot_curves(path: Path, rows: list[dict[str, Any]]) -> None:
     right.set_ylim(0, 1)
     right.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_writer(path) as handle:
+            fig.savefig(handle, format="png", dpi=100)
+    finally:
+        plt.close(fig)

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from dermcad.atomic import write_json_atomic, write_text_atomic
 from dermcad.errors import UserError
 from dermcad.models import build_model, preprocess_spec_for
-from dermcad.models.run import atomic_write_bytes, atomic_write_json
 from dermcad.training.checkpoint import Progress, restore, run_info
 from dermcad.training.data import class_weights
 from dermcad.training.ema import WeightAverage
@@ -111,8 +111,8 @@ def open_session(
     if resume:
         state, info = restore(run_dir, model, optimizer, schedule, precision, ema)
     elif dist.is_main:
-        atomic_write_bytes(run_dir / "recipe.yaml", recipe_to_yaml(recipe).encode())
-        atomic_write_json(run_dir / "run.json", info)
+        write_text_atomic(run_dir / "recipe.yaml", recipe_to_yaml(recipe))
+        write_json_atomic(run_dir / "run.json", info)
     if dist.enabled:
         ids = [torch_device.index] if torch_device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)

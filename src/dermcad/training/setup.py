@@ -92,18 +92,20 @@ def _relabel(frame: pd.DataFrame, classes: tuple[str, ...]) -> tuple[pd.DataFram
 def load_split_frames(recipe: Recipe) -> SplitFrames:
     """Training and validation rows of the recipe's index and split file."""
     from dermcad.data.index import index_fingerprint, read_index
-    from dermcad.data.splits import kfold_train_val, load_split, subset
+    from dermcad.data.run_split import split_parts
+    from dermcad.data.splits import load_split
 
     if recipe.data.index is None or recipe.data.split is None:
         raise UserError("the recipe names no data: give --index INDEX.csv and --split SPLIT.json")
     frame = read_index(recipe.data.index)
     split = load_split(recipe.data.split, frame)
-    if split.scheme == "kfold":
-        if recipe.data.fold is None:
-            raise UserError(f"{recipe.data.split} is a k-fold split: give data.fold=<k>")
-        train, val = kfold_train_val(frame, split, recipe.data.fold)
-    else:
-        train, val = subset(frame, split, "train"), subset(frame, split, "val")
+    if split.scheme == "kfold" and recipe.data.fold is None:
+        raise UserError(f"{recipe.data.split} is a k-fold split: give data.fold=<k>")
+    parts = split_parts(frame, split, recipe.data.fold)
+    for name in ("train", "val"):
+        if name not in parts:
+            raise UserError(f"no split named {name!r}; this split has {', '.join(sorted(parts))}")
+    train, val = parts["train"], parts["val"]
     train, dropped = _relabel(train, recipe.model.classes)
     val, dropped_val = _relabel(val, recipe.model.classes)
     for key, n in dropped_val.items():

@@ -240,21 +240,13 @@ class RedisTaskStore:
         deleted, _ = pipe.execute()
         return int(deleted) > 0
 
-    def model_input(self, task_id: str, index: int) -> tuple[bytes, bool] | None:
-        """The ``.npy`` bytes of image ``index``'s model-ready pixels, with ``False``; or, for a
-        task stored in the earlier layout, the PNG of its decoded upload, with ``True``."""
-        return self._stored(task_id, f"input:{index}", str(index))
+    def model_input(self, task_id: str, index: int) -> bytes | None:
+        """The ``.npy`` bytes of image ``index``'s model-ready pixels."""
+        return _bytes(self.client.hget(self.keys(task_id)[1], f"input:{index}"))
 
     def display(self, task_id: str, index: int) -> bytes | None:
-        """The JPEG display copy of image ``index`` (a task in the earlier layout: its PNG)."""
-        stored = self._stored(task_id, f"display:{index}", str(index))
-        return None if stored is None else stored[0]
-
-    def _stored(self, task_id: str, field: str, legacy: str) -> tuple[bytes, bool] | None:
-        new, old = self.client.hmget(self.keys(task_id)[1], [field, legacy])
-        if new is not None:
-            return _bytes(new) or b"", False
-        return None if old is None else (_bytes(old) or b"", True)
+        """The JPEG display copy of image ``index``."""
+        return _bytes(self.client.hget(self.keys(task_id)[1], f"display:{index}"))
 
     def cam(self, task_id: str, index: int) -> bytes | None:
         return _bytes(self.client.hget(self.keys(task_id)[2], str(index)))

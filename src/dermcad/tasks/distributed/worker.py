@@ -28,7 +28,7 @@ from dermcad.inference.results import result_item
 from dermcad.tasks.distributed.config import TASK_NAME, DistributedConfig
 from dermcad.tasks.distributed.lease import LeaseKeeper, Leases, Part, Resend
 from dermcad.tasks.distributed.store import RedisTaskStore, npy_bytes
-from dermcad.tasks.execution import check_pixels, legacy_pixels, run_task
+from dermcad.tasks.execution import check_pixels, run_task
 
 if TYPE_CHECKING:
     import redis
@@ -109,10 +109,7 @@ class RedisImages:
         stored = self.store.model_input(self.task_id, index)
         if stored is None:
             raise FileNotFoundError(f"image {index} of task {self.task_id} is not in Redis")
-        data, legacy = stored
-        if legacy:
-            return legacy_pixels(data)
-        return check_pixels(np.load(io.BytesIO(data), allow_pickle=False))
+        return check_pixels(np.load(io.BytesIO(stored), allow_pickle=False))
 
     def save_cam(self, index: int, cam: np.ndarray) -> None:
         self.cams[index] = npy_bytes(cam)
