@@ -1,6 +1,7 @@
 """Smoke tests of the bench scripts behind published figures, on committed data: the ensemble
 choice (``bench/ensemble_auc.py``) and the int8 AUC claims (``bench/accuracy_check.py``) rerun
-here, and their output must match the figures the docs print."""
+here, and their output must match the figures the docs print; the soak (``bench/soak.py``) runs
+for a few seconds against a live server."""
 
 from __future__ import annotations
 
@@ -83,3 +84,20 @@ def test_accuracy_check_reproduces_the_int8_isic_real_figures(
     )
     card = json.loads((ROOT / "models" / packages[1] / "model.json").read_text())["card"]
     assert f"the 210 isic-real\n  images from {fp32['auc']:.4f} to {int8['auc']:.4f}" in card
+
+
+@pytest.mark.slow
+def test_soak_smoke_run_counts_every_task_and_the_servers_memory(tmp_path: Path) -> None:
+    out = tmp_path / "soak.json"
+    args = ["--clients", "2", "--duration", "3", "--tta", "1", "--bulk-share", "0.5"]
+    result = _bench("bench/soak.py", *args, "--bulk-images", "3", "--json", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(out.read_text())
+    latency = report["latency"]
+    assert report["errors"] == 0 and report["tasks"] > 0
+    assert report["tasks"] == latency["predict"]["n"] + latency["bulk"]["n"]
+    assert report["images"] == latency["predict"]["n"] + 3 * latency["bulk"]["n"]
+    assert report["requests"] >= 2 * report["tasks"]  # a POST and at least one /from_task each
+    assert report["readyz_at_end"] == 200
+    assert 0 < report["rss_mib"]["after_warm_up"] <= report["rss_mib"]["peak"]
+    assert f"{report['requests']} requests, 0 errors" in result.stdout
