@@ -1,11 +1,16 @@
 """Synthetic, learnable lesion-like images for tests and benchmarks.
 
-Each class has its own look, loosely after its dermoscopic description: nevi are round, regular
-and evenly brown; melanomas are large, asymmetric, dark and multi-coloured with a ragged border;
-dermatofibromas are small with a pale centre; vascular lesions are red-purple lobules; BCCs are
-pink with thin red vessels; SCCs are red with a white keratin centre; AKs are pink-red and scaly;
-BKLs are tan, mottled and sharply bordered. Skin tone, size, position and rotation vary, so a tiny
-CNN has to learn the class from the lesion, which it does within a minute on a CPU.
+Each class has its own structure, loosely after its dermoscopic description: nevi are round and
+regular with a pigment network; melanomas are asymmetric with a ragged border and blue-grey, black
+and white areas; dermatofibromas have a pale centre and a soft edge; vascular lesions hold
+red-purple lobules; BCCs thin red vessels; SCCs a white keratin centre ringed by dotted vessels;
+AKs a scaly, soft-edged surface; BKLs milia-like cysts inside a sharp border.
+
+Nothing global gives the class away: skin tone, the lesion's mean colour, its area, position and
+orientation are drawn from one distribution for every class, and each pattern is re-centred so that
+the lesion's mean colour is the drawn one. Mean brightness, mean of each channel and lesion area
+therefore score about chance for every class (``tests/data/test_synthetic.py`` checks it); a CNN
+has to learn shape, texture and colour pattern, which a small one does within a minute on a CPU.
 
 Patients hold several images (about 3 on average, of one or two lesions), so grouped splits have
 something to group. Everything is deterministic for a given seed.
@@ -13,7 +18,7 @@ something to group. Everything is deterministic for a given seed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,26 +34,30 @@ Array = np.ndarray
 
 @dataclass(frozen=True)
 class LesionStyle:
-    """How one class is drawn: base colour (RGB 0..1), size, border irregularity and softness."""
+    """How one class is drawn: border irregularity and softness, and the structure inside."""
 
-    colour: tuple[float, float, float]
-    radius: float  # fraction of the image half-size
     irregularity: float  # amplitude of the border's harmonics
     softness: float  # border blur, in fraction of the radius
-    feature: str
+    pattern: str
 
 
 STYLES: dict[str, LesionStyle] = {
-    "AK": LesionStyle((0.80, 0.42, 0.42), 0.50, 0.10, 0.30, "scales"),
-    "BCC": LesionStyle((0.86, 0.60, 0.62), 0.48, 0.06, 0.12, "vessels"),
-    "BKL": LesionStyle((0.66, 0.50, 0.30), 0.55, 0.05, 0.04, "mottled"),
-    "DF": LesionStyle((0.55, 0.36, 0.26), 0.32, 0.03, 0.25, "pale_centre"),
-    "SCC": LesionStyle((0.78, 0.30, 0.28), 0.52, 0.14, 0.10, "keratin"),
-    "VASC": LesionStyle((0.62, 0.12, 0.30), 0.42, 0.04, 0.06, "lobules"),
-    "melanoma": LesionStyle((0.22, 0.12, 0.10), 0.66, 0.24, 0.05, "multicolour"),
-    "nevus": LesionStyle((0.50, 0.32, 0.20), 0.40, 0.02, 0.10, "none"),
-    "unknown": LesionStyle((0.60, 0.45, 0.40), 0.45, 0.10, 0.15, "none"),
+    "AK": LesionStyle(0.08, 0.25, "scales"),
+    "BCC": LesionStyle(0.06, 0.12, "vessels"),
+    "BKL": LesionStyle(0.05, 0.04, "cysts"),
+    "DF": LesionStyle(0.03, 0.25, "pale_centre"),
+    "SCC": LesionStyle(0.10, 0.10, "keratin"),
+    "VASC": LesionStyle(0.04, 0.06, "lobules"),
+    "melanoma": LesionStyle(0.20, 0.05, "multicolour"),
+    "nevus": LesionStyle(0.02, 0.10, "network"),
+    "unknown": LesionStyle(0.10, 0.15, "none"),
 }
+
+# Every class draws its mean colour as a random mix of these (brown, pink, dark brown, tan).
+_PALETTE = np.array(
+    [[0.55, 0.36, 0.25], [0.78, 0.46, 0.44], [0.34, 0.21, 0.15], [0.62, 0.50, 0.36]]
+)
+_AREA = (0.12, 0.36)  # lesion area, fraction of the image, for every class
 
 # Melanoma (the target) and nevus are common, the rest rarer, as in ISIC data.
 _WEIGHTS: dict[str, float] = {"melanoma": 3.0, "nevus": 3.0}
@@ -69,59 +78,124 @@ def class_counts_for(n_images: int, classes: Sequence[str]) -> dict[str, int]:
     return {c: int(k) + 1 for c, k in zip(classes, counts, strict=True)}
 
 
+def _lesion_mask(
+    dist: Array, border: Array, style: LesionStyle, area: float
+) -> tuple[Array, float]:
+    """A soft mask of ``area`` pixels (whatever the border's shape) and its mean radius."""
+    radius = 0.5
+    for _ in range(3):
+        soft = max(style.softness * radius, 3.0 / dist.shape[0])  # >= 1.5 pixels
+        mask = 1.0 / (1.0 + np.exp(np.clip((dist - radius * border) / soft, -50.0, 50.0)))
+        radius *= float(np.sqrt(area / mask.sum()))
+    return mask, radius
+
+
 def render_lesion(label: str, size: int, rng: np.random.Generator) -> Array:
     """One ``size`` x ``size`` RGB uint8 image of a lesion of class ``label``."""
     style = STYLES[label]
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / (size / 2.0) - 1.0
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / (size / 2.0) - 1.0
     skin = np.array([0.93, 0.76, 0.64]) * rng.uniform(0.8, 1.05) + rng.normal(0, 0.02, 3)
-    cx, cy = rng.uniform(-0.15, 0.15, 2)
+    base = rng.dirichlet(np.ones(len(_PALETTE))) @ _PALETTE + rng.normal(0, 0.03, 3)
+    cx, cy = rng.uniform(-0.12, 0.12, 2)
     dx, dy = xx - cx, yy - cy
-    theta = np.arctan2(dy, dx)
-    dist = np.hypot(dx, dy)
-    radius = style.radius * rng.uniform(0.85, 1.15)
+    theta, dist = np.arctan2(dy, dx), np.hypot(dx, dy)
     border = np.ones_like(theta)
     for k in (2, 3, 5, 7):
         phase = rng.uniform(0, 2 * np.pi)
         border += style.irregularity * rng.uniform(0.3, 1.0) * np.sin(k * theta + phase)
-    edge = radius * border
-    soft = max(style.softness * radius, 1.5 / size)
-    mask = 1.0 / (1.0 + np.exp((dist - edge) / soft))
-    colour = np.clip(np.array(style.colour) + rng.normal(0, 0.04, 3), 0, 1)
-    lesion = np.broadcast_to(colour, (size, size, 3)).copy()
-    _add_feature(style.feature, lesion, dist / np.maximum(edge, 1e-3), dx, dy, rng)
-    image = skin * (1 - mask[..., None]) + lesion * mask[..., None]
-    image += rng.normal(0, 0.025, image.shape)
+    mask, radius = _lesion_mask(dist, border, style, rng.uniform(*_AREA) * size * size)
+    angle = rng.uniform(0, np.pi)
+    u = (dx * np.cos(angle) + dy * np.sin(angle)) / radius
+    v = (dy * np.cos(angle) - dx * np.sin(angle)) / radius
+    delta = np.zeros((size, size, 3))
+    _PATTERNS[style.pattern](
+        delta, base, _Frame(u, v, dist / np.maximum(radius * border, 1e-3)), rng
+    )
+    # Re-centre: the pattern moves no channel's mean, so the class is in its structure alone.
+    delta -= np.tensordot(mask / mask.sum(), delta, axes=([0, 1], [0, 1]))
+    image = skin * (1 - mask[..., None]) + (base + delta) * mask[..., None]
+    image += rng.normal(0, 0.02, image.shape)
     pixels: Array = (np.clip(image, 0, 1) * 255).astype(np.uint8)
     return pixels
 
 
-def _add_feature(
-    feature: str, lesion: Array, rel: Array, dx: Array, dy: Array, rng: np.random.Generator
-) -> None:
-    """Paint the class's characteristic structure into ``lesion`` (in place)."""
-    if feature == "multicolour":
-        for tint in ((0.35, 0.40, 0.55), (0.05, 0.03, 0.03), (0.55, 0.35, 0.25)):
-            px, py = rng.uniform(-0.3, 0.3, 2)
-            blob = np.exp(-((dx - px) ** 2 + (dy - py) ** 2) / rng.uniform(0.02, 0.06))
-            lesion += (np.array(tint) - lesion) * blob[..., None] * 0.9
-    elif feature == "pale_centre":
-        lesion += (np.array([0.92, 0.85, 0.80]) - lesion) * np.exp(-(rel**2) / 0.15)[..., None]
-    elif feature == "keratin":
-        lesion += (np.array([0.97, 0.95, 0.90]) - lesion) * np.exp(-(rel**2) / 0.08)[..., None]
-    elif feature == "lobules":
-        for _ in range(4):
-            px, py = rng.uniform(-0.35, 0.35, 2)
-            blob = np.exp(-((dx - px) ** 2 + (dy - py) ** 2) / 0.01)
-            lesion += (np.array([0.35, 0.02, 0.18]) - lesion) * blob[..., None]
-    elif feature == "vessels":
-        angle = rng.uniform(0, np.pi)
-        stripes = np.abs(np.sin(9.0 * (dx * np.cos(angle) + dy * np.sin(angle))))
-        lesion += (np.array([0.75, 0.08, 0.10]) - lesion) * (stripes > 0.93)[..., None] * 0.9
-    elif feature == "scales":
-        lesion += rng.uniform(-0.18, 0.18, lesion.shape[:2])[..., None]
-    elif feature == "mottled":
-        spots = rng.uniform(0, 1, lesion.shape[:2]) > 0.8
-        lesion += (np.array([0.40, 0.28, 0.15]) - lesion) * spots[..., None] * 0.8
+@dataclass(frozen=True)
+class _Frame:
+    """Lesion coordinates: ``u``, ``v`` rotated and in lesion radii, ``rel`` 1 on the border."""
+
+    u: Array
+    v: Array
+    rel: Array
+
+
+def _paint(delta: Array, base: Array, tint: tuple[float, float, float], amount: Array) -> None:
+    """Move the lesion towards ``tint`` by ``amount`` (0..1 per pixel), in place."""
+    delta += (np.asarray(tint) - base - delta) * amount[..., None]
+
+
+def _blobs(f: _Frame, rng: np.random.Generator, n: int, spread: float, width: float) -> Array:
+    out = np.zeros_like(f.u)
+    for _ in range(n):
+        px, py = rng.uniform(-spread, spread, 2)
+        out = np.maximum(out, np.exp(-((f.u - px) ** 2 + (f.v - py) ** 2) / (2 * width**2)))
+    return out
+
+
+def _network(delta: Array, base: Array, f: _Frame, rng: np.random.Generator) -> None:
+    period = rng.uniform(0.22, 0.28)
+    lines = np.maximum(np.cos(np.pi * f.u / period) ** 8, np.cos(np.pi * f.v / period) ** 8)
+    _paint(delta, base, tuple(base * 0.55), lines * 0.9)
+
+
+def _multicolour(delta: Array, base: Array, f: _Frame, rng: np.random.Generator) -> None:
+    _paint(delta, base, (0.42, 0.48, 0.62), _blobs(f, rng, 2, 0.5, 0.22) * 0.8)
+    _paint(delta, base, (0.08, 0.05, 0.05), _blobs(f, rng, 3, 0.6, 0.12) * 0.7)
+    _paint(delta, base, (0.85, 0.80, 0.78), _blobs(f, rng, 1, 0.5, 0.15) * 0.6)
+
+
+def _cysts(delta: Array, base: Array, f: _Frame, rng: np.random.Generator) -> None:
+    _paint(delta, base, (0.96, 0.93, 0.85), _blobs(f, rng, 8, 0.7, 0.06))
+
+
+def _pale_centre(delta: Array, base: Array, f: _Frame, rng: np.random.Generator) -> None:
+    _paint(delta, base, (0.93, 0.87, 0.82), np.exp(-(f.rel**2) / 0.12))
+
+
+def _lobules(delta: Array, base: Array, f: _Frame, rng: np.random.Generator) -> None:
+    _paint(delta, base, (0.50, 0.05, 0.22), _blobs(f, rng, 5, 0.55, 0.13))
+
+
+def _vessels(delta: Array, base: Array, f: _Frame, rng: np.random.Generator) -> None:
+    stripes = np.abs(np.sin(np.pi * f.u / rng.uniform(0.3, 0.4))) > 0.9
+    _paint(delta, base, (0.80, 0.10, 0.12), stripes * 0.7)
+
+
+def _keratin(delta: Array, base: Array, f: _Frame, rng: np.random.Generator) -> None:
+    _paint(delta, base, (0.97, 0.95, 0.90), np.exp(-(f.rel**2) / 0.08))
+    _paint(delta, base, (0.80, 0.10, 0.12), _blobs(f, rng, 10, 0.8, 0.04) * 0.9)
+
+
+def _scales(delta: Array, base: Array, f: _Frame, rng: np.random.Generator) -> None:
+    half = (f.u.shape[0] + 1) // 2  # 2-pixel flakes
+    flakes = rng.uniform(-0.2, 0.2, (half, half)).repeat(2, 0).repeat(2, 1)
+    delta += flakes[: f.u.shape[0], : f.u.shape[1], None]
+
+
+def _none(delta: Array, base: Array, f: _Frame, rng: np.random.Generator) -> None:
+    return None
+
+
+_PATTERNS: dict[str, Callable[[Array, Array, _Frame, np.random.Generator], None]] = {
+    "network": _network,
+    "multicolour": _multicolour,
+    "cysts": _cysts,
+    "pale_centre": _pale_centre,
+    "lobules": _lobules,
+    "vessels": _vessels,
+    "keratin": _keratin,
+    "scales": _scales,
+    "none": _none,
+}
 
 
 def _patient_table(
