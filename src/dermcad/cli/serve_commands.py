@@ -59,6 +59,12 @@ def export(
     display_name: str = typer.Option("", "--display-name", help="name shown in the web UI"),
     card: Path = typer.Option(None, "--card", help="Markdown file: the model card text"),
     license_text: str = typer.Option("", "--license", help="licence of the model and its data"),
+    guard: bool = typer.Option(
+        True,
+        "--guard/--no-guard",
+        help="fit the out-of-distribution guard on the run's train split, threshold on val "
+        "(skipped when the run's splits are gone; `dermcad registry guard` refits it later)",
+    ),
 ) -> None:
     """Export a trained run to ONNX, check parity with torch (< 1e-4) and publish it."""
     from dermcad.errors import UserError
@@ -76,6 +82,7 @@ def export(
         display_name=display_name,
         card=card.read_text(encoding="utf-8") if card else "",
         license=license_text,
+        guard=guard,
     )
     target = _registry(registry)
     report = export_run(run, target, model_id, options)
