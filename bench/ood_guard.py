@@ -19,9 +19,41 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def timing(runner: Any, paths: list[Path], rounds: int) -> dict[str, Any]:
+    """In-process A/B of the one inference path: the package's runner with and without its
+    guard, on the same preprocessed batch, alternating."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from dermcad.inference.preprocess import preprocess
+    from dermcad.inference.runner import ModelRunner
+
+    batch = np.stack([preprocess(p, runner.manifest.spec) for p in paths])
+    plain = ModelRunner(replace(runner.loaded, guard=None), runner.batch_size)
+    times: dict[str, list[float]] = {"with": [], "without": []}
+    for r in range(rounds):
+        order = [("with", runner), ("without", plain)]
+        for name, which in order if r % 2 == 0 else order[::-1]:
+            start = time.perf_counter()
+            which.predict(batch)
+            times[name].append((time.perf_counter() - start) / len(batch) * 1000)
+    with_ms, without_ms = (float(np.median(times[k])) for k in ("with", "without"))
+    return {
+        "rounds": rounds,
+        "images": len(batch),
+        "tta": runner.manifest.tta,
+        "with_guard_ms": with_ms,
+        "without_guard_ms": without_ms,
+        "added": with_ms / without_ms - 1,
+    }
 
 
 def main() -> int:
@@ -43,6 +75,12 @@ def main() -> int:
         help="rows of --external CSVs kept when they have an official_split column",
     )
     parser.add_argument("--out", type=Path, help="JSON file to write")
+    parser.add_argument(
+        "--timing-rounds", type=int, default=5, help="rounds of the with/without-guard timing"
+    )
+    parser.add_argument(
+        "--record", action="store_true", help="also store the figures in the manifest's guard"
+    )
     args = parser.parse_args()
     try:
         frame = read_index(args.index)
@@ -51,7 +89,7 @@ def main() -> int:
         for given in args.external:
             name, _, csv = given.partition("=")
             external = read_index(Path(csv))
-            if "official_split" in external and external["official_split"].notna().any():
+            if "official_split" in external and (external["official_split"].fillna("") != "").any():
                 external = external[external["official_split"] == args.only_split]
             sets[name] = [Path(p) for p in external["path"]]
         (runner,) = open_models(ModelsConfig.one_package(args.package, batch_size=32)).values()
@@ -70,6 +108,34 @@ def main() -> int:
             f"  AUROC vs val {auc:.4f}  by kind "
             + ", ".join(f"{k} {v:.0%}" for k, v in row["refused_by_kind"].items())
         )
+    if args.timing_rounds:
+        figures["timing"] = timing(runner, sets["val"][:32], args.timing_rounds)
+        t = figures["timing"]
+        print(
+            f"  runner.predict (model TTA {t['tta']}) per image, median of {t['rounds']} "
+            f"interleaved rounds: with guard {t['with_guard_ms']:.2f} ms, without "
+            f"{t['without_guard_ms']:.2f} ms ({t['added']:+.1%})"
+        )
+    if args.record:
+        from dermcad.export.guard_package import update_manifest
+
+        guard = runner.manifest.guard
+        assert guard is not None
+        recorded = {
+            "dermoscopy_refused": {
+                name: round(row["refused"], 4)
+                for name, row in figures["dermoscopy_refused"].items()
+            },
+            "non_dermoscopy_report_half": {
+                key: figures["non_dermoscopy"]["report"][key]
+                for key in ("n_images", "refused", "auroc_vs_val")
+            },
+            "command": "bench/ood_guard.py (docs/models.md)",
+        }
+        update_manifest(
+            args.package, {"guard": guard.model_dump(mode="json") | {"figures": recorded}}
+        )
+        print(f"recorded the figures in {args.package.name}/model.json")
     if args.out is not None:
         args.out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.out}")

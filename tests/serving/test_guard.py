@@ -35,7 +35,9 @@ from serving.tiny import Tiny
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "models" / "ham10000-lite0-224"
-REAL = sorted((ROOT / "tests" / "fixtures" / "isic-uda1" / "images").glob("*.jpg"))[:2]
+# Real dermoscopy (CC0 ISIC UDA-1 originals). The shipped guard refuses about 7% of UDA-1 (see
+# docs/models.md), so these tests ask that most pass, not all.
+REAL = sorted((ROOT / "tests" / "fixtures" / "isic-uda1" / "images").glob("*.jpg"))[:6]
 cli = CliRunner()
 
 
@@ -104,7 +106,7 @@ def test_api_refuses_a_document_and_passes_real_dermoscopy(registry: Path, tmp_p
     settings = Settings(registry=registry, data_dir=tmp_path / "data", workers=1)
     with TestClient(create_app(settings)) as client:
         files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in [document, *REAL]]
-        task = client.post("/predict_bulk", files=files).json()["task_uuid"]
+        task = client.post("/predict_bulk", files=files, params={"tta": 1}).json()["task_uuid"]
         items = client.get(f"/from_task/{task}", params={"wait": 120}).json()
         card = client.get("/models").json()["models"][0]
     assert card["guard"]["method"] == "mahalanobis"
@@ -112,9 +114,10 @@ def test_api_refuses_a_document_and_passes_real_dermoscopy(registry: Path, tmp_p
     assert letter["in_domain"] is False and letter["ood_reason"] == OUT_OF_DOMAIN_REASON
     assert letter["prediction"]["target"] is False
     assert letter["ood_score"] > card["guard"]["threshold"]
+    assert sum(item["in_domain"] for item in real) >= len(REAL) - 1
     for item in real:
-        assert item["in_domain"] is True and item["ood_reason"] is None
-        assert item["ood_score"] <= card["guard"]["threshold"]
+        assert item["in_domain"] == (item["ood_score"] <= card["guard"]["threshold"])
+        assert (item["ood_reason"] is None) == item["in_domain"]
 
 
 def test_cli_predict_writes_the_guard_columns(registry: Path, tmp_path: Path) -> None:
@@ -135,10 +138,13 @@ def test_cli_predict_writes_the_guard_columns(registry: Path, tmp_path: Path) ->
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "1 not dermoscopy" in result.output and OUT_OF_DOMAIN_REASON in result.output
     with out.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["in_domain"] for r in rows] == ["False", "True", "True"]
+    outside = [r["name"] for r in rows if r["in_domain"] == "False"]
+    assert f"{len(outside)} not dermoscopy" in result.output
+    assert f"{outside[0]}: {OUT_OF_DOMAIN_REASON}" in result.output
+    assert rows[0]["in_domain"] == "False"
+    assert [r["in_domain"] for r in rows[1:]].count("True") >= len(REAL) - 1
     assert rows[0]["ood_reason"] == OUT_OF_DOMAIN_REASON and rows[0]["target"] == "False"
 
 
