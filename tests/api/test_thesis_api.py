@@ -21,6 +21,9 @@ ADDED_FIELDS = {
     "heatmap_url",
     "heatmap_class",
     "error",
+    "in_domain",
+    "ood_score",
+    "ood_reason",
 }
 
 

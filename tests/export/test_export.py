@@ -55,6 +55,11 @@ def test_export_cli_publishes_and_refuses_to_replace(tiny: Tiny, tmp_path: Path)
     assert runner.invoke(app, [*args, "--replace"]).exit_code == 0
     assert sorted(p.name for p in registry.iterdir()) == ["m1"]
     assert verify_package(registry, "m1").ok
+    # The run has its splits: export fitted the out-of-distribution guard on them.
+    guard = open_package(registry, "m1").manifest.guard
+    assert guard is not None and guard.method == "mahalanobis"
+    assert "train split" in guard.fitted_on and guard.val_pass_rate is not None
+    assert guard.val_pass_rate >= guard.pass_rate
 
 
 def test_int8_export_measures_the_auc_change(tiny: Tiny, tmp_path: Path) -> None:

@@ -49,7 +49,12 @@ def test_the_package_says_what_made_it_and_what_runs_it(ov_registry: Path) -> No
     assert {"nncf", "openvino"} <= set(manifest.versions)
     assert manifest.outputs == ["logits", "features"] and manifest.has_heatmaps
     files = sorted(p.name for p in (ov_registry / MODEL_ID).iterdir())
-    assert files == ["classifier.npz", "model.json", "model.onnx"]
+    assert files == [
+        "classifier.npz",
+        "guard.npz",
+        "model.json",
+        "model.onnx",
+    ]  # export fits the guard
     assert verify_package(ov_registry, MODEL_ID).ok
 
 

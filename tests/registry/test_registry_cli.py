@@ -41,8 +41,10 @@ def test_verify_passes_then_catches_tampering(tiny: Tiny, tmp_path: Path) -> Non
     assert [line.split("\t")[:2] for line in ok.output.splitlines()] == [
         ["ok", "schema"],
         ["ok", "sha256"],
+        ["ok", "guard"],
         ["ok", "parity"],
     ]
+    assert "guard\tabsent" in ok.output  # the tiny package, like older ones, has no guard
     manifest_path = registry / "tiny" / "model.json"
     data = json.loads(manifest_path.read_text())
     data["parity"]["logits"][0][0] += 5.0

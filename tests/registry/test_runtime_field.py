@@ -88,6 +88,7 @@ def test_without_openvino_an_openvino_package_is_refused_in_one_line(
     assert [(name, ok) for name, ok, _ in report.checks] == [
         ("schema", True),
         ("sha256", True),
+        ("guard", True),
         ("parity", False),
     ]
     served = CliRunner().invoke(

@@ -73,7 +73,14 @@ def test_csv_quotes_names_and_keeps_class_order(page: Any) -> None:
     assert rows[0]["error"] == "Not a supported image: bad" and rows[0]["p_melanoma"] == ""
     assert rows[1]["flagged_melanoma"] == "yes"
     assert (rows[1]["p_melanoma"], rows[1]["p_nevus"]) == ("0.75", "0.25")
-    assert list(rows[1])[-3:] == ["p_melanoma", "p_nevus", "error"]
+    assert list(rows[1])[-6:] == [
+        "p_melanoma",
+        "p_nevus",
+        "error",
+        "in_domain",
+        "ood_score",
+        "ood_reason",
+    ]
 
 
 def test_csv_neutralises_spreadsheet_formulas_in_text_only(page: Any) -> None:

@@ -70,6 +70,17 @@ class ResultItem(BaseModel):
     heatmap_url: str | None
     heatmap_class: str | None  # the class the heat map is drawn for (melanoma)
     error: str | None
+    # The out-of-distribution guard: null when the model has none (or the image failed).
+    in_domain: bool | None = None
+    ood_score: float | None = None
+    ood_reason: str | None = None
+
+
+class GuardCard(BaseModel):
+    method: str
+    threshold: float
+    pass_rate: float
+    fitted_on: str
 
 
 class ModelCard(BaseModel):
@@ -84,6 +95,7 @@ class ModelCard(BaseModel):
     default: bool
     precision: str
     has_heatmaps: bool
+    guard: GuardCard | None = None  # null: the model has no out-of-distribution guard
 
 
 class ModelCards(BaseModel):

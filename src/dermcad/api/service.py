@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dermcad.api.state import ServingState
 from dermcad.inference.preprocess import ImageError, PreprocessSpec
-from dermcad.inference.results import result_item
+from dermcad.inference.results import guard_metadata, result_item
 from dermcad.inference.uploads import PreparedImage, prepare_uploaded_file, safe_label
 from dermcad.registry.exposure import ExposedModel
 from dermcad.registry.manifest import TTA_CHOICES
@@ -209,6 +209,7 @@ def model_card(model: ExposedModel) -> dict[str, Any]:
         "default": model.default,
         "precision": manifest.precision,
         "has_heatmaps": manifest.has_heatmaps,
+        "guard": guard_metadata(manifest),
     }
 
 

@@ -59,6 +59,12 @@ def export(
     display_name: str = typer.Option("", "--display-name", help="name shown in the web UI"),
     card: Path = typer.Option(None, "--card", help="Markdown file: the model card text"),
     license_text: str = typer.Option("", "--license", help="licence of the model and its data"),
+    guard: bool = typer.Option(
+        True,
+        "--guard/--no-guard",
+        help="fit the out-of-distribution guard on the run's train split, threshold on val "
+        "(skipped when the run's splits are gone; `dermcad registry guard` refits it later)",
+    ),
 ) -> None:
     """Export a trained run to ONNX, check parity with torch (< 1e-4) and publish it."""
     from dermcad.errors import UserError
@@ -76,6 +82,7 @@ def export(
         display_name=display_name,
         card=card.read_text(encoding="utf-8") if card else "",
         license=license_text,
+        guard=guard,
     )
     target = _registry(registry)
     report = export_run(run, target, model_id, options)
@@ -140,6 +147,48 @@ def registry_verify(
         raise typer.Exit(1)
 
 
+@registry_app.command("guard")
+@reports_user_errors
+def registry_guard(
+    model_id: str = typer.Argument(..., help="model id"),
+    index: Path = typer.Option(..., "--index", help="index CSV of the model's training data"),
+    split: Path = typer.Option(..., "--split", help="split JSON of that index"),
+    fit_split: str = typer.Option("train", "--fit-split", help="split to fit the guard on"),
+    threshold_split: str = typer.Option(
+        "val", "--threshold-split", help="split whose images set the threshold"
+    ),
+    method: str = typer.Option("mahalanobis", "--method", help="mahalanobis or energy"),
+    pass_rate: float = typer.Option(
+        0.99, "--pass-rate", help="share of the threshold split's images that must pass"
+    ),
+    components: int = typer.Option(
+        32, "--components", help="principal directions of the Mahalanobis covariance"
+    ),
+    registry: Path = typer.Option(None, "--registry", help=DEFAULT_REGISTRY_HELP),
+) -> None:
+    """Fit (or refit) a model's out-of-distribution guard and store it in its package."""
+    from dermcad.errors import UserError
+    from dermcad.export.guard_package import GuardSettings, add_guard
+    from dermcad.inference.guard import GUARD_METHODS
+    from dermcad.registry.store import open_package
+
+    if method not in GUARD_METHODS:
+        raise UserError(f"--method must be one of {', '.join(GUARD_METHODS)}, not {method!r}")
+    if components < 1:
+        raise UserError("--components must be at least 1")
+    package = open_package(_registry(registry), model_id)
+    settings = GuardSettings(
+        index=index,
+        split=split,
+        fit_split=fit_split,
+        threshold_split=threshold_split,
+        method="energy" if method == "energy" else "mahalanobis",
+        pass_rate=pass_rate,
+        components=components,
+    )
+    add_guard(package.path, settings, typer.echo)
+
+
 @registry_app.command("remove")
 @reports_user_errors
 def registry_remove(
@@ -186,7 +235,14 @@ def predict(
     write_results_csv(items, list(package.manifest.classes), out)
     failed = sum(1 for item in items if item["error"])
     flagged = sum(1 for item in items if item["prediction"] and item["prediction"]["target"])
-    typer.echo(f"{len(items)} images, {flagged} flagged melanoma, {failed} unreadable -> {out}")
+    outside = [item for item in items if item["in_domain"] is False]
+    guard = "" if runner.guard is not None else " (this model has no out-of-distribution guard)"
+    typer.echo(
+        f"{len(items)} images, {flagged} flagged melanoma, {len(outside)} not dermoscopy, "
+        f"{failed} unreadable -> {out}{guard}"
+    )
+    for item in outside:
+        typer.echo(f"  {item['name']}: {item['ood_reason']}")
 
 
 def _serve_help() -> str:

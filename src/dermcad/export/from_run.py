@@ -31,6 +31,7 @@ class ExportOptions:
     display_name: str = ""
     license: str = ""
     card: str = ""
+    guard: bool = False  # fit the out-of-distribution guard on the run's train/val splits
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -137,6 +138,37 @@ def inputs_from_run(run_dir: Path, options: ExportOptions) -> ExportInputs:
     )
 
 
+def _fit_guard(run_dir: Path, folder: Path) -> None:
+    """The out-of-distribution guard, on the run's training split (threshold on validation);
+    skipped for a run whose splits are gone or a graph without ``features``."""
+    import numpy as np
+
+    from dermcad.export.guard_package import GuardSettings, fit_into_package
+    from dermcad.models import load_run
+    from dermcad.registry.manifest import FEATURES_OUTPUT, MANIFEST_NAME, read_manifest
+
+    info = load_run(run_dir)[1]
+    train = _split_rows(info, run_dir, "train")
+    val = _split_rows(info, run_dir, "val")
+    manifest = read_manifest(folder / MANIFEST_NAME)
+    if not train or not val or FEATURES_OUTPUT not in manifest.outputs:
+        return
+
+    def rows(items: list[tuple[Path, int]]) -> tuple[list[Path], np.ndarray]:
+        return [p for p, _ in items], np.array([label for _, label in items])
+
+    name = Path(str((info.get("index") or {}).get("path", "the index"))).name
+    settings = GuardSettings(index=Path(name), split=Path(name))
+    fit_into_package(
+        folder,
+        rows(train),
+        rows(val),
+        settings,
+        f"the run's train split of {name}",
+        "its val split",
+    )
+
+
 _CALIBRATION_KEYS = ("temperature", "threshold", "operating_point", "ece_before", "ece_after")
 
 
@@ -159,6 +191,8 @@ def export_run(
 
     def write(folder: Path) -> None:
         reports.append(write_package(inputs, model_id, folder, int8=options.int8, runtime=runtime))
+        if options.guard:
+            _fit_guard(run_dir, folder)
 
     publish(registry, model_id, write, replace=options.replace)
     return reports[0]

@@ -8,6 +8,7 @@ size. See docs/architecture.md.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ from dermcad.registry.store import open_package
 
 if TYPE_CHECKING:
     from dermcad.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,13 @@ def open_models(
     runners: dict[str, ModelRunner] = {}
     for model in exposed if exposed is not None else exposed_models(config):
         if model.package.path not in by_package:
-            by_package[model.package.path] = ModelRunner.open(
-                model.package, config.runtime, config.batch_size
-            )
+            runner = ModelRunner.open(model.package, config.runtime, config.batch_size)
+            if runner.guard is None:
+                log.warning(
+                    "model %s has no out-of-distribution guard: its results do not say whether "
+                    "an image is dermoscopy (in_domain is null)",
+                    model.package.id,
+                )
+            by_package[model.package.path] = runner
         runners[model.id] = by_package[model.package.path]
     return runners

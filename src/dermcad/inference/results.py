@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dermcad.inference.guard import OUT_OF_DOMAIN_REASON
 from dermcad.inference.runner import Prediction
 from dermcad.registry.manifest import Manifest
 
@@ -18,6 +19,19 @@ def model_metadata(manifest: Manifest) -> dict[str, Any]:
         "net_type": manifest.net_type,
         "img_size": manifest.img_size,
         "out_dim": manifest.out_dim,
+    }
+
+
+def guard_metadata(manifest: Manifest) -> dict[str, Any] | None:
+    """What ``/models`` says about a model's out-of-distribution guard (``None``: it has none)."""
+    guard = manifest.guard
+    if guard is None:
+        return None
+    return {
+        "method": guard.method,
+        "threshold": guard.threshold,
+        "pass_rate": guard.pass_rate,
+        "fitted_on": guard.fitted_on,
     }
 
 
@@ -48,6 +62,10 @@ def result_item(
         "heatmap_url": None,
         "heatmap_class": None,
         "error": error,
+        # The out-of-distribution guard (docs/architecture.md): null without a guard or a result.
+        "in_domain": None,
+        "ood_score": None,
+        "ood_reason": None,
     }
     if prediction is not None:
         decision = prediction.decision
@@ -63,6 +81,10 @@ def result_item(
         item["heatmap_url"] = heatmap_url if prediction.cam is not None else None
         if item["heatmap_url"] is not None:
             item["heatmap_class"] = manifest.decision_rule.target_class
+        if prediction.in_domain is not None:
+            item["in_domain"] = prediction.in_domain
+            item["ood_score"] = prediction.ood_score
+            item["ood_reason"] = None if prediction.in_domain else OUT_OF_DOMAIN_REASON
     return item
 
 
@@ -87,6 +109,9 @@ def csv_columns(classes: list[str]) -> list[str]:
         *[f"p_{cls}" for cls in classes],
         "error",
         "heatmap",
+        "in_domain",
+        "ood_score",
+        "ood_reason",
     ]
 
 
@@ -107,6 +132,9 @@ def flatten_item(item: dict[str, Any], classes: list[str]) -> dict[str, Any]:
         "height": item.get("height"),
         "error": spreadsheet_safe(item.get("error") or ""),
         "heatmap": spreadsheet_safe(item.get("heatmap_url") or ""),
+        "in_domain": "" if item.get("in_domain") is None else item["in_domain"],
+        "ood_score": "" if item.get("ood_score") is None else item["ood_score"],
+        "ood_reason": item.get("ood_reason") or "",
     }
     for cls in classes:
         row[f"p_{cls}"] = probs.get(cls, "")

@@ -10,10 +10,11 @@ caption describes).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from dermcad.inference.guard import Guard
 from dermcad.inference.runtime import LoadedPackage, RuntimeOptions, load_package
 from dermcad.inference.tta import Decision, decide, predict_proba
 from dermcad.registry.manifest import FEATURES_OUTPUT, LOGITS_OUTPUT, Manifest
@@ -22,11 +23,16 @@ from dermcad.registry.store import Package
 
 @dataclass(frozen=True)
 class Prediction:
-    """One image's calibrated probabilities, the decision and (optionally) its CAM."""
+    """One image's calibrated probabilities, the decision and (optionally) its CAM.
+
+    ``in_domain`` and ``ood_score`` are the guard's verdict and score (``None`` when the package has
+    no guard); an image out of domain is never flagged (``decision.target`` is false)."""
 
     probabilities: np.ndarray
     decision: Decision
     cam: np.ndarray | None
+    in_domain: bool | None = None
+    ood_score: float | None = None
 
 
 class ModelRunner:
@@ -37,6 +43,8 @@ class ModelRunner:
         self.batch_size = max(1, batch_size)
         self._session = loaded.session
         self._with_features = loaded.classifier is not None
+        # The guard scores the identity view; the Mahalanobis guard needs its feature map too.
+        self._guard_features = loaded.guard is not None and loaded.guard.method == "mahalanobis"
         self._input_name = loaded.package.manifest.model_input.name
 
     @classmethod
@@ -52,6 +60,10 @@ class ModelRunner:
     @property
     def has_heatmaps(self) -> bool:
         return self._with_features
+
+    @property
+    def guard(self) -> Guard | None:
+        return self.loaded.guard
 
     def run(self, batch: np.ndarray, *, features: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Raw ``logits`` (and ``features`` if asked, else an empty array) for a batch."""
@@ -76,23 +88,37 @@ class ModelRunner:
         """Probabilities, decisions and CAMs for a preprocessed ``[N, 3, S, S]`` batch."""
         manifest = self.manifest
         views = manifest.tta if tta is None else tta
-        kept: list[np.ndarray] = []
+        kept: list[tuple[np.ndarray, np.ndarray]] = []
 
         def logits_fn(view: np.ndarray) -> np.ndarray:
-            # The first view predict_proba asks for is the identity: keep its feature map.
-            want = self._with_features and not kept
-            logits, feats = self.run(view, features=want)
-            if want:
-                kept.append(feats)
+            # The first view predict_proba asks for is the identity: keep its outputs.
+            first = not kept
+            logits, feats = self.run(view, features=first and self._needs_features)
+            if first:
+                kept.append((logits, feats))
             return logits
 
         probs = predict_proba(logits_fn, batch, tta=views, temperature=manifest.temperature)
+        identity_logits, identity_features = kept[0]
         rule = manifest.decision_rule
         decisions = [decide(row, rule) for row in probs]
         cams: Sequence[np.ndarray | None] = [None] * len(batch)
-        if kept and self.loaded.classifier is not None:
+        if self.loaded.classifier is not None:
             from dermcad.inference.heatmap import class_activation_maps
 
             weight, _ = self.loaded.classifier
-            cams = class_activation_maps(kept[0], weight, [rule.target_index] * len(decisions))
-        return [Prediction(p, d, c) for p, d, c in zip(probs, decisions, cams, strict=True)]
+            targets = [rule.target_index] * len(decisions)
+            cams = class_activation_maps(identity_features, weight, targets)
+        guard = self.loaded.guard
+        if guard is None:
+            return [Prediction(p, d, c) for p, d, c in zip(probs, decisions, cams, strict=True)]
+        scores = guard.scores(identity_logits, identity_features)
+        inside = guard.in_domain(scores)
+        return [
+            Prediction(p, d if ok else replace(d, target=False), c, bool(ok), float(score))
+            for p, d, c, ok, score in zip(probs, decisions, cams, inside, scores, strict=True)
+        ]
+
+    @property
+    def _needs_features(self) -> bool:
+        return self._with_features or self._guard_features

@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 
 from dermcad.errors import UserError
+from dermcad.inference.guard import Guard, GuardArrays
 from dermcad.inference.openvino_session import (
     PACKAGE_PROVIDER,
     is_openvino,
     open_openvino,
     require_openvino,
 )
-from dermcad.registry.manifest import CLASSIFIER_NAME, Runtime
+from dermcad.registry.manifest import CLASSIFIER_NAME, GUARD_NAME, Runtime
 from dermcad.registry.store import Package, sha256_file
 
 
@@ -55,6 +56,13 @@ def check_files(package: Package) -> None:
     expected = package.manifest.classifier_sha256
     if expected is not None:
         path = package.path / CLASSIFIER_NAME
+        if not path.is_file():
+            raise UserError(f"{path}: missing (the manifest names its sha256)")
+        if sha256_file(path) != expected:
+            raise UserError(f"{path}: sha256 does not match the manifest")
+    expected = package.manifest.guard_sha256
+    if expected is not None:
+        path = package.path / GUARD_NAME
         if not path.is_file():
             raise UserError(f"{path}: missing (the manifest names its sha256)")
         if sha256_file(path) != expected:
@@ -103,13 +111,24 @@ def load_classifier(package: Package) -> tuple[np.ndarray, np.ndarray] | None:
     return weight, bias
 
 
+def load_guard(package: Package) -> Guard | None:
+    """The out-of-distribution guard, or ``None`` for a package without one (older packages)."""
+    info = package.manifest.guard
+    if info is None:
+        return None
+    arrays = GuardArrays.load(package.path / GUARD_NAME) if info.file is not None else None
+    return Guard(info.method, info.threshold, arrays)
+
+
 @dataclass(frozen=True)
 class LoadedPackage:
-    """A package whose integrity was checked, with its session (and CAM weights, if any)."""
+    """A package whose integrity was checked, with its session (and CAM weights and guard, if
+    any)."""
 
     package: Package
     session: Any  # onnxruntime.InferenceSession (kept Any: onnxruntime has no type hints)
     classifier: tuple[np.ndarray, np.ndarray] | None
+    guard: Guard | None = None
 
 
 def load_package(package: Package, options: RuntimeOptions = RuntimeOptions()) -> LoadedPackage:
@@ -126,4 +145,4 @@ def load_package(package: Package, options: RuntimeOptions = RuntimeOptions()) -
         raise UserError(
             f"{package.onnx_path}: the graph's inputs are {inputs}, the manifest names {wanted!r}"
         )
-    return LoadedPackage(package, session, load_classifier(package))
+    return LoadedPackage(package, session, load_classifier(package), load_guard(package))

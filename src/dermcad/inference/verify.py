@@ -15,7 +15,7 @@ import numpy as np
 from dermcad.errors import UserError
 from dermcad.inference.models import ModelsConfig, open_models
 from dermcad.inference.runner import ModelRunner
-from dermcad.inference.runtime import RuntimeOptions, check_files
+from dermcad.inference.runtime import RuntimeOptions, check_files, load_guard
 from dermcad.inference.tta import softmax
 from dermcad.registry.store import open_package
 
@@ -71,6 +71,16 @@ def verify_package(
         report.add("sha256", False, str(exc))
         return report
     report.add("sha256", True, package.manifest.sha256)
+    guard = package.manifest.guard
+    if guard is None:
+        report.add("guard", True, "absent: images are not checked for being dermoscopy")
+    else:
+        try:
+            load_guard(package)
+        except UserError as exc:
+            report.add("guard", False, str(exc))
+            return report
+        report.add("guard", True, f"{guard.method}, threshold {guard.threshold:.4g}")
     parity = package.manifest.parity
     if parity is None:
         report.add("parity", False, "the manifest holds no parity reference")

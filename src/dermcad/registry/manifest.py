@@ -25,6 +25,8 @@ MANIFEST_FORMAT: Final = "dermcad-model/1"
 MANIFEST_NAME = "model.json"
 ONNX_NAME = "model.onnx"
 CLASSIFIER_NAME = "classifier.npz"
+GUARD_NAME = "guard.npz"
+GUARD_FORMAT: Final = "dermcad-guard/1"
 #: The ONNX graph's names in packages whose manifest predates the ``input`` description, and the
 #: names ``dermcad export`` gives: one input, ``logits`` always, ``features`` for heat maps.
 INPUT_NAME = "image"
@@ -136,6 +138,29 @@ class Quantization(BaseModel):
     eval_images: int = 0
 
 
+class GuardInfo(BaseModel):
+    """``guard``: the out-of-distribution guard (:mod:`dermcad.inference.guard`), versioned.
+
+    An image whose ``score`` (of the identity view) is above ``threshold`` is out of domain: it is
+    never flagged as melanoma. ``figures`` holds what was measured when it was fitted (pass rates
+    on real dermoscopy, refusal rates and AUROC on non-dermoscopy images); extra keys are allowed
+    beside the fixed ones."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format: Literal["dermcad-guard/1"] = GUARD_FORMAT
+    method: Literal["mahalanobis", "energy"]
+    file: Literal["guard.npz"] | None = "guard.npz"  # None for ``energy`` (nothing to store)
+    components: int | None = Field(default=None, ge=1)
+    threshold: float
+    pass_rate: float = Field(gt=0, le=1)  # the share of validation images meant to pass
+    val_pass_rate: float | None = Field(default=None, ge=0, le=1)  # the share that did
+    fitted_on: str
+    threshold_on: str
+    figures: dict[str, Any] = {}
+    created: str = ""
+
+
 class Manifest(BaseModel):
     """Everything needed to use ``model.onnx`` without the code that wrote it."""
 
@@ -161,6 +186,9 @@ class Manifest(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     classifier_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     outputs: list[str] = [LOGITS_OUTPUT]
+    # The out-of-distribution guard and the sha256 of its file; absent in older packages.
+    guard: GuardInfo | None = None
+    guard_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     # The input as data; absent in older manifests, whose input is ``InputInfo.for_spec``.
     input: InputInfo | None = None
     precision: Literal["fp32", "int8"] = "fp32"
@@ -193,6 +221,15 @@ class Manifest(BaseModel):
             raise ValueError(f"outputs must include {LOGITS_OUTPUT!r}")
         if self.input is not None and self.input.size != self.img_size:
             raise ValueError("input.size differs from img_size")
+        if self.guard is not None:
+            if (self.guard.file is None) != (self.guard_sha256 is None):
+                raise ValueError("guard.file and guard_sha256 go together")
+            if self.guard.method == "mahalanobis" and (
+                FEATURES_OUTPUT not in self.outputs or self.guard.file is None
+            ):
+                raise ValueError("a mahalanobis guard needs the 'features' output and its file")
+        elif self.guard_sha256 is not None:
+            raise ValueError("guard_sha256 without a guard section")
         return self
 
     @property

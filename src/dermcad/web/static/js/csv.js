@@ -12,6 +12,7 @@ export function resultsCsv(items, classes) {
   const header = [
     "name", "width", "height", "model_id", "tta", "predicted_class", "melanoma_probability",
     "threshold", "flagged_melanoma", ...classes.map((c) => `p_${c}`), "error",
+    "in_domain", "ood_score", "ood_reason",
   ];
   const rows = [header];
   for (const item of items) {
@@ -30,6 +31,9 @@ export function resultsCsv(items, classes) {
       ok ? (r.prediction?.target ? "yes" : "no") : "",
       ...classes.map((c) => (ok ? r.probabilities[c] : "")),
       item.error ?? r.error ?? "",
+      r.in_domain ?? "",
+      r.ood_score ?? "",
+      r.ood_reason ?? "",
     ]);
   }
   return rows.map((row) => row.map(cell).join(",")).join("\r\n") + "\r\n";

@@ -5,7 +5,7 @@ import { imageUrl } from "./api.js";
 import { probabilityChart } from "./chart.js";
 import { decimal, el, facts, icon, percent, size } from "./format.js";
 import { melanomaProbability } from "./sort.js";
-import { mostProbable, tileState } from "./tiles.js";
+import { mostProbable, OUTSIDE_TEXT, tileState } from "./tiles.js";
 
 function figure(item) {
   const heatmapUrl = item.result?.heatmap_url ?? null;
@@ -64,6 +64,13 @@ function decision(item) {
     return el("div", { class: "verdict verdict-pending" }, "Not analysed yet. Choose a model and press Predict.");
   }
   const r = item.result;
+  if (state === "outside") {
+    return el(
+      "div", { class: "verdict verdict-outside", role: "status" },
+      el("p", { class: "verdict-title" }, icon("alert"), OUTSIDE_TEXT),
+      el("p", { class: "verdict-why" }, "This model's out-of-distribution guard found the image too far from the dermoscopy images it was trained on, so it gives no melanoma flag. Check that the right image was chosen; the probabilities below mean little for such an image."),
+    );
+  }
   const flagged = state === "flagged";
   const p = percent(melanomaProbability(item));
   const t = typeof r.threshold === "number" ? percent(r.threshold) : null;

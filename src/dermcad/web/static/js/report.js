@@ -7,13 +7,14 @@ import { tileState } from "./tiles.js";
 
 export function renderReport(section, items, card) {
   const states = items.map(tileState);
-  const analysed = states.filter((s) => s === "flagged" || s === "clear").length;
+  const analysed = states.filter((s) => s === "flagged" || s === "clear" || s === "outside").length;
+  const outside = states.filter((s) => s === "outside").length;
   const failed = states.filter((s) => s === "error").length;
   const flagged = states.filter((s) => s === "flagged").length;
   const rows = items.map((item) => {
     const state = tileState(item);
     const r = item.result;
-    const verdict = { flagged: "FLAGGED: melanoma suspected", clear: "not flagged", error: "not analysed" }[state] ?? "not analysed";
+    const verdict = { flagged: "FLAGGED: melanoma suspected", clear: "not flagged", error: "not analysed", outside: "not recognised as a dermoscopy image: no melanoma assessment" }[state] ?? "not analysed";
     return el("tr", { class: `report-${state}` },
       el("td", {}, item.thumbUrl ? el("img", { src: item.thumbUrl, alt: "" }) : "–"),
       el("td", {}, item.name, el("br"), el("span", { class: "small" }, size(r?.width ?? item.localSize?.width, r?.height ?? item.localSize?.height))),
@@ -30,6 +31,7 @@ export function renderReport(section, items, card) {
       card && typeof card.test_melanoma_auc === "number" ? `, test melanoma AUC ${card.test_melanoma_auc.toFixed(3)}` : "",
       card && typeof card.threshold === "number" ? `, threshold ${card.threshold.toFixed(3)}` : "", "."),
     el("p", {}, `${items.length} images: ${analysed} analysed, ${flagged} flagged as suspected melanoma`,
+      outside ? `, ${outside} not recognised as dermoscopy images (no melanoma assessment)` : "",
       failed ? `, ${failed} not analysed (see notes)` : "", "."),
     el("table", { class: "report-table" },
       el("thead", {}, el("tr", {}, ["Image", "File", "Result", "Predicted class", "Melanoma probability", "Note"].map((h) => el("th", {}, h)))),

@@ -20,9 +20,13 @@ export function againstThreshold(item) {
   return `Melanoma ${percent(p)} ${p >= t ? "≥" : "<"} threshold ${percent(t)}`;
 }
 
-/** "flagged", "clear", "error", "running" or "loaded": what a tile shows. */
+/** The sentence for an image the model's guard does not recognise as dermoscopy. */
+export const OUTSIDE_TEXT = "Not recognised as a dermoscopy image: no melanoma assessment";
+
+/** "flagged", "clear", "outside", "error", "running" or "loaded": what a tile shows. */
 export function tileState(item) {
   if (item.error || item.result?.error) return "error";
+  if (item.result?.in_domain === false) return "outside";
   if (item.result) return item.result.prediction?.target ? "flagged" : "clear";
   return item.status === "running" ? "running" : "loaded";
 }
@@ -33,6 +37,8 @@ function badge(state) {
       return el("span", { class: "badge badge-flagged" }, icon("alert"), "Melanoma suspected");
     case "clear":
       return el("span", { class: "badge badge-clear" }, "Not flagged");
+    case "outside":
+      return el("span", { class: "badge badge-outside" }, icon("alert"), "Not dermoscopy");
     case "error":
       return el("span", { class: "badge badge-error" }, icon("alert"), "Not analysed");
     case "running":
@@ -45,6 +51,9 @@ function badge(state) {
 function summary(item, state) {
   if (state === "error") {
     return el("span", { class: "tile-errmsg", role: "alert" }, item.error ?? item.result.error);
+  }
+  if (state === "outside") {
+    return el("span", { class: "tile-result tile-outside-text" }, OUTSIDE_TEXT);
   }
   if (state === "flagged") {
     const [top, p] = mostProbable(item.result) ?? [null, null];
@@ -76,6 +85,7 @@ function label(item, state) {
     return `${item.name}: ${verdict}, ${againstThreshold(item).toLowerCase()}. Open details`;
   }
   if (state === "error") return `${item.name}: not analysed. Open details`;
+  if (state === "outside") return `${item.name}: ${OUTSIDE_TEXT.toLowerCase()}. Open details`;
   return `${item.name}. Open details`;
 }
 
