@@ -148,8 +148,8 @@ def _fit_guard(run_dir: Path, folder: Path) -> None:
     from dermcad.registry.manifest import FEATURES_OUTPUT, MANIFEST_NAME, read_manifest
 
     info = load_run(run_dir)[1]
-    train = _split_rows(info, run_dir, "train")
-    val = _split_rows(info, run_dir, "val")
+    train = split_rows(info, run_dir, "train")
+    val = split_rows(info, run_dir, "val")
     manifest = read_manifest(folder / MANIFEST_NAME)
     if not train or not val or FEATURES_OUTPUT not in manifest.outputs:
         return
