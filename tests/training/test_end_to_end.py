@@ -152,6 +152,10 @@ def test_train_evaluate_report(
             str(external),
             "--name",
             "ext",
+            "--external",  # a second set in the same call: both are scored, not the last alone
+            str(external),
+            "--name",
+            "ext2",
             "--tta",
             "8",
             "--bootstrap",
@@ -163,6 +167,7 @@ def test_train_evaluate_report(
     assert "val:" not in result.output
     after = json.loads((run / "eval" / "metrics.json").read_text())
     assert after["ext"]["melanoma_auc"] == pytest.approx(test["melanoma_auc"])
+    assert after["ext2"]["melanoma_auc"] == pytest.approx(test["melanoma_auc"])
     assert after["calibration"] == calibration
 
     result = runner.invoke(app, ["report", str(run), "--out", str(tmp_path / "report")])

@@ -56,10 +56,14 @@ def evaluate(
         "none when --external is given (the stored calibration is then reused).",
     ),
     tta: int = typer.Option(8, "--tta", help="Test-time augmentation views: 1, 4 or 8."),
-    external: Path | None = typer.Option(
-        None, "--external", help="Index CSV of an external test set (needs --name)."
+    external: list[Path] | None = typer.Option(
+        None,
+        "--external",
+        help="Index CSV of an external test set (repeatable; each needs its --name, in order).",
     ),
-    name: str | None = typer.Option(None, "--name", help="Name of the external set in metrics."),
+    name: list[str] | None = typer.Option(
+        None, "--name", help="Name of each external set in metrics (repeatable, in order)."
+    ),
     index: Path | None = typer.Option(
         None, "--index", help="Index CSV to use instead of the run's (moved data, imported model)."
     ),
@@ -79,16 +83,20 @@ def evaluate(
 
     if tta not in (1, 4, 8):
         raise UserError(f"--tta must be 1, 4 or 8, not {tta}")
-    if (external is None) != (name is None):
-        raise UserError("--external and --name go together")
-    if name in ("train", "val", "test", "calibration"):
-        raise UserError(f"--name {name!r} is reserved; choose another name")
+    externals, names = external or [], name or []
+    if len(externals) != len(names):
+        raise UserError("--external and --name go together: give one --name per --external")
+    if len(set(names)) != len(names):
+        raise UserError("each --name must be different")
+    reserved = [n for n in names if n in ("train", "val", "test", "calibration")]
+    if reserved:
+        raise UserError(f"--name {reserved[0]!r} is reserved; choose another name")
     if splits is None:
         splits = [] if external else ["val", "test"]
     settings = EvaluationSettings(
         splits=tuple(dict.fromkeys(splits)),
         tta=tta,
-        external=[(name, external)] if external and name else [],
+        external=list(zip(names, externals, strict=True)),
         index=index,
         split_file=split_file,
         min_sensitivity=min_sensitivity,

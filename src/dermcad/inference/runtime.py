@@ -53,16 +53,14 @@ def check_files(package: Package) -> None:
             f"{package.onnx_path}: sha256 {actual} does not match the manifest "
             f"({package.manifest.sha256}); the file was changed or is damaged"
         )
-    expected = package.manifest.classifier_sha256
-    if expected is not None:
-        path = package.path / CLASSIFIER_NAME
-        if not path.is_file():
-            raise UserError(f"{path}: missing (the manifest names its sha256)")
-        if sha256_file(path) != expected:
-            raise UserError(f"{path}: sha256 does not match the manifest")
-    expected = package.manifest.guard_sha256
-    if expected is not None:
-        path = package.path / GUARD_NAME
+    sidecars = (
+        (CLASSIFIER_NAME, package.manifest.classifier_sha256),
+        (GUARD_NAME, package.manifest.guard_sha256),
+    )
+    for name, expected in sidecars:
+        if expected is None:
+            continue
+        path = package.path / name
         if not path.is_file():
             raise UserError(f"{path}: missing (the manifest names its sha256)")
         if sha256_file(path) != expected:
