@@ -221,3 +221,39 @@ def test_export_opens_the_written_package_through_open_models(
     with pytest.raises(UserError, match="parity"):
         export_run(tiny.run_dir, tmp_path / "reg", "broken", ExportOptions())
     assert not (tmp_path / "reg" / "broken").exists()
+
+
+def test_evaluate_reports_the_guard_of_the_exported_package(tiny: Tiny, tmp_path: Path) -> None:
+    """``dermcad evaluate --guard``: per evaluated set the share of dermoscopy refused, exactly
+    what serving the package answers for the same images (``in_domain`` false)."""
+    from dermcad.inference.models import ModelsConfig, open_models
+    from dermcad.inference.predict import predict_files
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny.run_dir, run_dir)
+    metrics_path = run_dir / "eval" / "metrics.json"
+    stored = json.loads(metrics_path.read_text())
+    stored["calibration"] |= {"tta": 1, "ece_before": 0.0, "ece_after": 0.0}  # reused as is
+    metrics_path.write_text(json.dumps(stored))
+    registry = tmp_path / "reg"
+    export = ["export", str(run_dir), "--registry", str(registry), "--id", "g"]
+    exported = runner.invoke(app, export)
+    assert exported.exit_code == 0, exported.output
+    index = json.loads((run_dir / "run.json").read_text())["index"]["path"]
+    args = ["evaluate", str(run_dir), "--external", index, "--name", "synthetic", "--tta", "1"]
+    args += ["--no-progress", "--bootstrap", "10"]
+    result = runner.invoke(app, [*args, "--guard", str(registry / "g")])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(metrics_path.read_text())["guard"]
+    guard = open_package(registry, "g").manifest.guard
+    assert guard is not None and figures["threshold"] == pytest.approx(guard.threshold)
+    (served,) = open_models(ModelsConfig.one_package(registry / "g")).values()
+    items = predict_files(served, [(p.name, p) for p in tiny.images], "g", tta=1)
+    refused = sum(item["in_domain"] is False for item in items) / len(items)
+    synthetic = figures["dermoscopy_refused"]["synthetic"]
+    assert synthetic == {"n_images": len(tiny.images), "refused": pytest.approx(refused)}
+    nonderm = figures["non_dermoscopy"]["all"]
+    assert nonderm["n_images"] > 50 and "auroc_vs_val" not in nonderm  # no val evaluated
+    assert "synthetic:" in result.output and "non-dermoscopy:" in result.output
+    missing = runner.invoke(app, [*args, "--guard", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "Traceback" not in missing.output

@@ -77,6 +77,12 @@ def evaluate(
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per forward pass."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    guard: Path | None = typer.Option(
+        None,
+        "--guard",
+        help="Model package folder (models/ID) whose out-of-distribution guard to report on every "
+        "evaluated set and on the non-dermoscopy set (share refused, AUROC).",
+    ),
 ) -> None:
     """Evaluate a run: TTA, temperature scaling and threshold on val, metrics, plots, CSVs."""
     from dermcad.evaluation.evaluate import EvaluationSettings, evaluate_run
@@ -104,6 +110,7 @@ def evaluate(
         batch_size=batch_size,
         device=device,
         progress=progress,
+        guard_package=guard,
     )
     evaluate_run(run, settings, log=typer.echo)
     typer.echo(f"wrote {run / 'eval' / 'metrics.json'}")

@@ -47,6 +47,7 @@ class EvaluationSettings:
     batch_size: int = 64
     device: str = "cpu"
     progress: bool = True
+    guard_package: Path | None = None  # also report this package's out-of-distribution guard
 
 
 @dataclass
@@ -224,8 +225,34 @@ def evaluate_run(
             log(_summary_line(f"  {name} / {source}", block))
             if "isic2017_challenge" in block:
                 log(_challenge_line(block["isic2017_challenge"]))
+    if settings.guard_package is not None:
+        metrics["guard"] = _guard_figures(
+            settings.guard_package, {name: frames[name] for name in wanted}, log
+        )
     write_json_atomic(eval_dir / "metrics.json", metrics)
     return metrics
+
+
+def _guard_figures(package: Path, frames: dict[str, pd.DataFrame], log: Log) -> dict[str, Any]:
+    """The package's guard on every evaluated set (share of real dermoscopy refused) and on the
+    non-dermoscopy set (share refused, AUROC against ``val`` when val is evaluated), through the
+    package's own runner, as served."""
+    from dermcad.evaluation.guard_report import guard_figures
+    from dermcad.inference.models import ModelsConfig, open_models
+
+    (runner,) = open_models(ModelsConfig.one_package(package, batch_size=32)).values()
+    sets = {name: [Path(p) for p in frame["path"]] for name, frame in frames.items()}
+    figures = guard_figures(runner, sets, reference="val" if "val" in sets else None)
+    log(f"out-of-distribution guard of {figures['model_id']} ({figures['method']}):")
+    for name, row in figures["dermoscopy_refused"].items():
+        log(f"  {name}: {row['refused']:.1%} of {row['n_images']} dermoscopy images refused")
+    row = figures["non_dermoscopy"]["all"]
+    auroc = row.get("auroc_vs_val")
+    log(
+        f"  non-dermoscopy: {row['refused']:.1%} of {row['n_images']} images refused"
+        + ("" if auroc is None else f", AUROC vs val {auroc:.4f}")
+    )
+    return figures
 
 
 def _sources(frame: pd.DataFrame, image_ids: Sequence[str]) -> list[str]:

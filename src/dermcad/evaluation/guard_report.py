@@ -7,7 +7,7 @@ and the guard stored in the package, exactly as served.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,16 @@ def _refused(scores: np.ndarray, threshold: float) -> float:
 
 def guard_figures(
     runner: ModelRunner,
-    dermoscopy: dict[str, Sequence[Path]],
+    dermoscopy: Mapping[str, Sequence[Path]],
     screenshots: Sequence[Path] = (),
-    reference: str = "val",
+    reference: str | None = "val",
 ) -> dict[str, Any]:
     """``dermoscopy`` maps a set's name to its image files (``reference``, the in-distribution
-    set the AUROC compares with, among them)."""
+    set the AUROC compares with, among them; ``None``: no AUROC)."""
     guard = runner.guard
     if guard is None:
         raise UserError(f"model {runner.manifest.id!r} has no out-of-distribution guard")
-    if reference not in dermoscopy:
+    if reference is not None and reference not in dermoscopy:
         raise UserError(f"the in-distribution reference set {reference!r} is not given")
     scores = {
         name: model_outputs(runner, list(paths)).scores(guard) for name, paths in dermoscopy.items()
@@ -55,12 +55,14 @@ def guard_figures(
     for name, part in (("choice", choice), ("report", report), ("all", images)):
         ood = model_outputs(runner, [n.image for n in part]).scores(guard)
         kinds = np.array([n.kind for n in part])
-        out["non_dermoscopy"][name] = {
+        row: dict[str, Any] = {
             "n_images": len(part),
             "refused": _refused(ood, guard.threshold),
-            "auroc_vs_" + reference: auroc(scores[reference], ood),
             "refused_by_kind": {
                 kind: _refused(ood[kinds == kind], guard.threshold) for kind in sorted(set(kinds))
             },
         }
+        if reference is not None:
+            row["auroc_vs_" + reference] = auroc(scores[reference], ood)
+        out["non_dermoscopy"][name] = row
     return out
