@@ -65,6 +65,10 @@ def test_a_page_of_text_is_not_assessed(
     assert SENTENCE in outside.inner_text()
     assert "Melanoma suspected" not in outside.inner_text()
     assert tile(page, real.name).get_attribute("data-state") in ("flagged", "clear")
+    # The summary line counts it apart: analysed, but without a melanoma assessment.
+    summary = page.locator("#summary").inner_text()
+    assert "of 2 analysed" in summary
+    assert "1 not recognised as dermoscopy (no melanoma assessment)" in summary
     page.screenshot(path=str(screenshot_dir / "ui-not-dermoscopy.png"))
     outside.locator("button").click()
     assert SENTENCE in page.locator(".verdict-outside").inner_text()

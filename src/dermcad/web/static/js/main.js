@@ -217,7 +217,8 @@ function renderProgress() {
 function renderSummary() {
   const states = state.items.map(tileState);
   const count = (s) => states.filter((x) => x === s).length;
-  const analysed = count("flagged") + count("clear");
+  const outside = count("outside");
+  const analysed = count("flagged") + count("clear") + outside;
   const failed = count("error");
   const box = $("summary");
   box.hidden = state.running || !(analysed || failed);
@@ -225,6 +226,9 @@ function renderSummary() {
   box.replaceChildren(
     el("span", { class: "summary-flagged" }, el("strong", {}, count("flagged")), " flagged"),
     el("span", {}, ` of ${analysed} analysed`),
+    outside
+      ? el("span", { class: "summary-outside" }, ` · ${outside} not recognised as dermoscopy (no melanoma assessment)`)
+      : "",
     failed ? el("span", { class: "summary-failed" }, ` · ${failed} not analysed`) : "",
   );
 }
