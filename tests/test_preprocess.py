@@ -158,3 +158,37 @@ def test_arrays_give_what_images_give() -> None:
     )
     with pytest.raises(ValueError, match="RGB"):
         to_array(np.zeros((24, 24), dtype=np.uint8), spec)
+
+
+def test_shades_of_gray_removes_a_colour_cast_and_leaves_grey_alone() -> None:
+    """The same lesion photographed under a warm and a neutral illuminant: after Shades of Gray
+    the two inputs agree far better than before; a grey image passes unchanged."""
+    rng = np.random.default_rng(4)
+    scene = rng.uniform(40, 200, size=(32, 32, 1)) * np.ones((1, 1, 3))
+    scene[8:20, 8:20] *= (0.6, 0.4, 0.3)  # a brown lesion on grey skin
+    warm = np.clip(scene * (1.25, 1.0, 0.7), 0, 255).astype(np.uint8)
+    neutral = np.clip(scene, 0, 255).astype(np.uint8)
+    plain = PreprocessSpec(img_size=32)
+    sog = PreprocessSpec(img_size=32, color_constancy="shades_of_gray")
+    before = np.abs(to_array(warm, plain) - to_array(neutral, plain)).mean()
+    after = np.abs(to_array(warm, sog) - to_array(neutral, sog)).mean()
+    assert after < before / 4
+    grey = np.full((32, 32, 3), 128, np.uint8)
+    np.testing.assert_allclose(to_array(grey, sog), to_array(grey, plain), atol=1e-5)
+    black = np.zeros((32, 32, 3), np.uint8)
+    assert np.isfinite(to_array(black, sog)).all()
+
+
+def test_colour_constancy_is_stored_only_when_used() -> None:
+    from dermcad.registry.manifest import PreprocessInfo
+
+    plain = PreprocessSpec(img_size=64)
+    assert "color_constancy" not in plain.to_dict()  # older specs and manifests read the same
+    sog = PreprocessSpec(img_size=64, color_constancy="shades_of_gray", color_constancy_power=4)
+    stored = sog.to_dict()
+    assert stored["color_constancy"] == "shades_of_gray" and stored["color_constancy_power"] == 4
+    assert PreprocessSpec.from_dict(stored) == sog
+    assert PreprocessInfo.from_spec(sog).to_spec() == sog  # manifest round trip
+    assert PreprocessInfo.from_spec(plain).to_spec() == plain
+    with pytest.raises(ValueError, match="color_constancy"):
+        PreprocessSpec(img_size=64, color_constancy="grey_world")  # type: ignore[arg-type]

@@ -82,3 +82,16 @@ def test_resolved_recipe_round_trips() -> None:
     recipe = load_recipe(None, ["scheduler.name=warmup-cosine"])
     again = Recipe.model_validate(yaml.safe_load(recipe_to_yaml(recipe)))
     assert again == recipe
+
+
+def test_colour_constancy_reaches_the_run_spec() -> None:
+    from dermcad.training.session import recipe_spec
+
+    plain = Recipe.model_validate({"model": {"net_type": "resnet18"}})
+    assert recipe_spec(plain).color_constancy == "none"
+    sog = Recipe.model_validate(
+        {"model": {"net_type": "resnet18"}, "data": {"color_constancy": "shades_of_gray"}}
+    )
+    spec = recipe_spec(sog)
+    assert spec.color_constancy == "shades_of_gray"
+    assert spec.img_size == recipe_spec(plain).img_size  # everything else as the backbone's

@@ -1,7 +1,8 @@
 """The one preprocessing function (docs/architecture.md).
 
 Decode (JPEG or PNG, EXIF orientation applied, RGB) -> resize to ``img_size`` x ``img_size`` ->
-float32 in [0, 1] normalised with the spec's mean and std -> CHW. Evaluation, export parity checks,
+optional colour constancy (Shades of Gray) -> float32 in [0, 1] normalised with the spec's mean
+and std -> CHW. Evaluation, export parity checks,
 the CLI, the API and the workers all call :func:`preprocess` (or its two halves,
 :func:`decode_image` and :func:`to_array`); training augmentation runs between the two halves, on
 training batches only. A ``Resize`` or ``Normalize`` anywhere else is a bug.
@@ -27,6 +28,7 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 DEFAULT_MAX_PIXELS = 64_000_000
 
 Interpolation = Literal["bilinear", "bicubic", "nearest", "lanczos"]
+ColorConstancy = Literal["none", "shades_of_gray"]
 _PIL_FILTERS: dict[str, Image.Resampling] = {
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
@@ -74,18 +76,30 @@ class PreprocessSpec:
     std: tuple[float, float, float] = IMAGENET_STD
     channel_order: Literal["RGB"] = "RGB"
     layout: Literal["NCHW"] = field(default="NCHW")
+    #: Shades of Gray colour constancy (Finlayson & Trezzi 2004; the Minkowski ``p``-norm
+    #: illuminant estimate the ISIC 2018/2019 winners used, p = 6), applied after the resize.
+    color_constancy: ColorConstancy = "none"
+    color_constancy_power: int = 6
 
     def __post_init__(self) -> None:
         if self.img_size < 8:
             raise ValueError(f"img_size must be at least 8, got {self.img_size}")
+        if self.color_constancy not in ("none", "shades_of_gray"):
+            raise ValueError(f"unknown color_constancy {self.color_constancy!r}")
+        if self.color_constancy_power < 1:
+            raise ValueError("color_constancy_power must be at least 1")
         if self.interpolation not in _PIL_FILTERS:
             raise ValueError(f"unknown interpolation {self.interpolation!r}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError("mean and std need three values each, std positive")
 
     def to_dict(self) -> dict[str, Any]:
+        """As stored in run.json and model manifests. The colour-constancy keys are written only
+        when it is used, so specs without it read the same as before it existed."""
         data = asdict(self)
         data["mean"], data["std"] = list(self.mean), list(self.std)
+        if self.color_constancy == "none":
+            del data["color_constancy"], data["color_constancy_power"]
         return data
 
     @classmethod
@@ -180,10 +194,27 @@ def to_array(image: Image.Image | np.ndarray, spec: PreprocessSpec) -> np.ndarra
     array = np.asarray(source, dtype=np.float32)
     if array.ndim != 3 or array.shape[2] != 3:
         raise ValueError(f"expected an RGB image, got an array of shape {array.shape}")
+    if spec.color_constancy == "shades_of_gray":
+        array = shades_of_gray(array, spec.color_constancy_power)
     mean = np.asarray(spec.mean, dtype=np.float32) * 255.0
     inv_std = 1.0 / (np.asarray(spec.std, dtype=np.float32) * 255.0)
     array = (array - mean) * inv_std
     return np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
+def shades_of_gray(array: np.ndarray, power: int = 6) -> np.ndarray:
+    """Shades of Gray colour constancy of an HWC RGB float array in 0..255: each channel's
+    illuminant is its Minkowski ``power``-mean; channels are scaled so that the illuminant
+    becomes grey, with the illuminant's length kept (a grey image is unchanged). Clipped to 0..255.
+    """
+    pixels = array.astype(np.float64).reshape(-1, 3)
+    illuminant = np.power(np.mean(np.power(pixels, power), axis=0), 1.0 / power)
+    norm = float(np.sqrt(np.sum(illuminant**2)))
+    if norm <= 0:  # a black frame: nothing to correct
+        return array.astype(np.float32)
+    gain = norm / (np.sqrt(3.0) * np.maximum(illuminant, 1e-6))
+    corrected: np.ndarray = np.clip(array * gain.astype(np.float32), 0.0, 255.0)
+    return corrected.astype(np.float32)
 
 
 def preprocess(

@@ -50,6 +50,8 @@ class PreprocessInfo(BaseModel):
     std: tuple[float, float, float]
     channel_order: Literal["RGB"] = "RGB"
     layout: Literal["NCHW"] = "NCHW"
+    color_constancy: Literal["none", "shades_of_gray"] = "none"
+    color_constancy_power: int = Field(default=6, ge=1)
 
     def to_spec(self) -> PreprocessSpec:
         return PreprocessSpec.from_dict(self.model_dump())

@@ -28,6 +28,9 @@ class DataSection(_Section):
     fold: int | None = Field(default=None, ge=0, description="k-fold split: the validation fold")
     img_size: int | None = Field(default=None, ge=8, description="default: the backbone's")
     augment: Literal["none", "thesis", "light"] = "none"
+    color_constancy: Literal["none", "shades_of_gray"] = Field(
+        default="none", description="part of the one preprocessing function; serving applies it too"
+    )
     sampler: Literal["shuffle", "balanced"] = "shuffle"
     cache_dir: Path | None = Field(default=None, description="pre-resized image cache")
     workers: int = Field(default=2, ge=0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from dermcad.atomic import write_json_atomic, write_text_atomic
 from dermcad.errors import UserError
+from dermcad.inference.preprocess import PreprocessSpec
 from dermcad.models import build_model, preprocess_spec_for
 from dermcad.training.checkpoint import Progress, restore, run_info
 from dermcad.training.data import class_weights
@@ -53,6 +54,12 @@ class Session:
     def plain_model(self) -> nn.Module:
         model = self.model
         return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def recipe_spec(recipe: Recipe) -> PreprocessSpec:
+    """The run's preprocessing: the backbone's, at the recipe's size, with its colour constancy."""
+    spec = preprocess_spec_for(recipe.model.net_type, recipe.data.img_size)
+    return replace(spec, color_constancy=recipe.data.color_constancy)
 
 
 def _prepare_run_dir(run_dir: Path, resume: bool) -> None:
@@ -98,7 +105,7 @@ def open_session(
     torch_device = choose_device(device, dist)
     seed_everything(recipe.seed + dist.rank)
     frames = load_split_frames(recipe)
-    spec = preprocess_spec_for(recipe.model.net_type, recipe.data.img_size)
+    spec = recipe_spec(recipe)
     train_table, val_table = make_tables(recipe, frames, spec)
     pin = torch_device.type == "cuda"
     train_loader, val_loader, sampler = make_loaders(recipe, train_table, val_table, dist, pin)
