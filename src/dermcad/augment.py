@@ -18,7 +18,7 @@ import numpy as np
 from dermcad.atomic import atomic_writer
 from dermcad.errors import UserError
 
-PIPELINES: tuple[str, ...] = ("none", "thesis", "light")
+PIPELINES: tuple[str, ...] = ("none", "thesis", "light", "transfer")
 
 
 def _cv2_interpolation(name: str) -> int:
@@ -82,6 +82,32 @@ def thesis_transforms(img_size: int, interpolation: str = "bilinear") -> list[An
     ]
 
 
+def transfer_transforms(img_size: int, interpolation: str = "bilinear") -> list[Any]:
+    """The thesis pipeline plus what separates one collection from another (issue: a model that
+    holds up beyond the clinic it learnt from): a wider scale range (close-ups and wide fields),
+    loss of resolution (a 200x150 or 84x84 training image against a full-size upload; Downscale
+    0.3-0.9), JPEG quality 40-95, and camera colour (ColorJitter), before the resize and cut-out.
+    """
+    import albumentations as A  # noqa: N812
+    import cv2
+
+    base = thesis_transforms(img_size, interpolation)
+    *geometry_and_colour, resize, cutout = base
+    return [
+        *geometry_and_colour,
+        A.Affine(scale=(0.8, 1.25), border_mode=cv2.BORDER_REFLECT_101, p=0.5),
+        A.Downscale(
+            scale_range=(0.3, 0.9),
+            interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR},
+            p=0.4,
+        ),
+        A.ImageCompression(compression_type="jpeg", quality_range=(40, 95), p=0.5),
+        A.ColorJitter(brightness=0.15, contrast=0.15, saturation=0.2, hue=0.03, p=0.5),
+        resize,
+        cutout,
+    ]
+
+
 def light_transforms() -> list[Any]:
     """Dihedral flips, a mild rotation/scale and mild colour jitter: cheap and label-safe."""
     import albumentations as A  # noqa: N812
@@ -118,11 +144,12 @@ class Augmenter:
         if self._compose is None:
             import albumentations as A  # noqa: N812
 
-            transforms = (
-                thesis_transforms(self.img_size, self.interpolation)
-                if self.name == "thesis"
-                else light_transforms()
-            )
+            if self.name == "thesis":
+                transforms = thesis_transforms(self.img_size, self.interpolation)
+            elif self.name == "transfer":
+                transforms = transfer_transforms(self.img_size, self.interpolation)
+            else:
+                transforms = light_transforms()
             self._compose = A.Compose(transforms)
         return self._compose
 

@@ -15,12 +15,27 @@ def _image() -> np.ndarray:
     return rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("name", ["none", "light", "thesis"])
+@pytest.mark.parametrize("name", ["none", "light", "thesis", "transfer"])
 def test_pipelines_return_rgb_uint8(name: str) -> None:
     out = Augmenter(name, 48)(_image())
     assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3
-    if name == "thesis":  # the only pipeline that resizes (its cut-out is relative to the input)
+    if name in ("thesis", "transfer"):  # they resize: their cut-out is relative to the input
         assert out.shape == (48, 48, 3)
+
+
+def test_transfer_pipeline_degrades_detail_more_than_the_thesis_one() -> None:
+    """Downscale and JPEG compression: on a fine checkerboard, the seeded transfer samples keep
+    less of the finest detail on average than the thesis ones."""
+    board = (np.indices((96, 96)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    image = np.repeat(board[:, :, None], 3, axis=2)
+
+    def detail(name: str) -> float:
+        augmenter = Augmenter(name, 96)
+        augmenter.seed(3)
+        samples = [augmenter(image).astype(np.float64).mean(axis=2) for _ in range(40)]
+        return float(np.mean([np.abs(np.diff(s, axis=1)).mean() for s in samples]))
+
+    assert detail("transfer") < 0.85 * detail("thesis")
 
 
 def test_seeded_pipelines_repeat_and_differ() -> None:

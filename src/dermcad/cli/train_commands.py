@@ -134,7 +134,7 @@ def augment_preview(
     images: list[Path] = typer.Argument(None, help="Image files to augment."),
     index: Path | None = typer.Option(None, "--index", help="Take the first images of an index."),
     count: int = typer.Option(4, "--count", min=1, help="Images taken from --index."),
-    pipeline: str = typer.Option("thesis", "--pipeline", help="none, thesis or light."),
+    pipeline: str = typer.Option("thesis", "--pipeline", help="none, thesis, light or transfer."),
     img_size: int = typer.Option(256, "--img-size", min=8, help="Model input size."),
     copies: int = typer.Option(7, "--copies", min=1, help="Augmented versions per image."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),

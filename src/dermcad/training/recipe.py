@@ -27,7 +27,7 @@ class DataSection(_Section):
     split: Path | None = None
     fold: int | None = Field(default=None, ge=0, description="k-fold split: the validation fold")
     img_size: int | None = Field(default=None, ge=8, description="default: the backbone's")
-    augment: Literal["none", "thesis", "light"] = "none"
+    augment: Literal["none", "thesis", "light", "transfer"] = "none"
     color_constancy: Literal["none", "shades_of_gray"] = Field(
         default="none", description="part of the one preprocessing function; serving applies it too"
     )
