@@ -14,6 +14,7 @@ from dermcad.training.data import (
     ImageTable,
     balanced_sample_weights,
     class_weights,
+    source_sample_weights,
 )
 from dermcad.training.loop import Precision
 
@@ -35,6 +36,27 @@ def test_balanced_weights_give_each_class_equal_mass() -> None:
     weights = balanced_sample_weights(labels, 3).numpy()
     mass = [weights[np.asarray(labels) == c].sum() for c in range(3)]
     assert mass == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_source_weights_give_each_source_and_class_equal_mass() -> None:
+    # HAM10000-like source: 6 images of two classes; ISIC-2017-like: 2 images of one class.
+    labels = [7, 7, 7, 7, 6, 6, 6, 2]
+    sources = ["ham10000"] * 6 + ["isic2017"] * 2
+    by_source = source_sample_weights(labels, sources, balance_classes=False).numpy()
+    src = np.asarray(sources)
+    assert [by_source[src == s].sum() for s in ("ham10000", "isic2017")] == pytest.approx(
+        [0.5, 0.5]
+    )
+    ham = by_source[src == "ham10000"]
+    assert np.allclose(ham, ham[0])  # within a source, classes keep their proportion
+    both = source_sample_weights(labels, sources, balance_classes=True).numpy()
+    cell = {
+        (s, y): both[(src == s) & (np.asarray(labels) == y)].sum()
+        for s, y in set(zip(sources, labels, strict=True))
+    }
+    assert cell == pytest.approx(
+        {("ham10000", 7): 0.25, ("ham10000", 6): 0.25, ("isic2017", 6): 0.25, ("isic2017", 2): 0.25}
+    )
 
 
 def test_table_gives_exactly_the_one_preprocessing(synthetic_index: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from dermcad.errors import UserError
+from dermcad.inference.preprocess import PreprocessSpec
 from dermcad.models import load_run
 from dermcad.training import trainer
 from dermcad.training.recipe import load_recipe
@@ -117,6 +118,27 @@ def test_options_train_together(
     assert info["model"]["metadata_features"] == ["age", "sex", "site"]
     assert model.classifier_weights() is None
     assert any((tmp_path / "cache").rglob("*.npy"))
+
+
+def test_transfer_options_train_and_are_recorded(
+    tmp_path: Path, synthetic_index: Path, synthetic_split: Path
+) -> None:
+    """The multi-source options in one short run: source-and-class sampling, the transfer
+    augmentation and Shades of Gray, which run.json records for evaluation and export."""
+    recipe = _recipe(
+        synthetic_index,
+        synthetic_split,
+        "epochs=1",
+        "max_batches_per_epoch=2",
+        "data.sampler=sources-classes",
+        "data.augment=transfer",
+        "data.color_constancy=shades_of_gray",
+    )
+    result = trainer.train(recipe, tmp_path / "run", progress=False, log=lambda _: None)
+    assert result.epochs_run == 1
+    _, info = load_run(tmp_path / "run")
+    assert info["preprocess"]["color_constancy"] == "shades_of_gray"
+    assert PreprocessSpec.from_dict(info["preprocess"]).color_constancy == "shades_of_gray"
 
 
 def _checkpoint(path: Path) -> dict[str, object]:

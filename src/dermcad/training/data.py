@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,11 @@ class ImageTable(Dataset[Sample]):
     ) -> None:
         self.paths = [str(p) for p in frame["path"]]
         self.labels = [int(v) for v in frame["label_idx"]]
+        self.sources = (
+            [str(v) for v in frame["source"].fillna("")]
+            if "source" in frame.columns
+            else [""] * len(frame)
+        )
         self.spec = spec
         self.augmenter = augmenter
         self.cache = cache
@@ -158,3 +164,21 @@ def balanced_sample_weights(labels: list[int], num_classes: int) -> torch.Tensor
     """Per-image sampling weights that draw every class equally often."""
     counts = class_counts(labels, num_classes).astype(np.float64)
     return torch.tensor([1.0 / counts[y] for y in labels], dtype=torch.double)
+
+
+def source_sample_weights(
+    labels: list[int], sources: list[str], *, balance_classes: bool
+) -> torch.Tensor:
+    """Per-image sampling weights that draw every source (collection) equally often; with
+    ``balance_classes``, also every class equally often within each source."""
+    cells = list(zip(sources, labels, strict=True)) if balance_classes else list(sources)
+    per_source = Counter(sources)
+    per_cell = Counter(cells)
+    classes_in = Counter(source for source, _ in set(zip(sources, labels, strict=True)))
+    weights = []
+    for source, cell in zip(sources, cells, strict=True):
+        share = 1.0 / len(per_source)
+        if balance_classes:
+            share /= classes_in[source]
+        weights.append(share / per_cell[cell])
+    return torch.tensor(weights, dtype=torch.double)

@@ -31,7 +31,7 @@ class DataSection(_Section):
     color_constancy: Literal["none", "shades_of_gray"] = Field(
         default="none", description="part of the one preprocessing function; serving applies it too"
     )
-    sampler: Literal["shuffle", "balanced"] = "shuffle"
+    sampler: Literal["shuffle", "balanced", "sources", "sources-classes"] = "shuffle"
     cache_dir: Path | None = Field(default=None, description="pre-resized image cache")
     workers: int = Field(default=2, ge=0)
 
@@ -95,7 +95,10 @@ class Recipe(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> Recipe:
-        if self.data.sampler == "balanced" and self.loss.class_weights != "none":
+        if (
+            self.data.sampler in ("balanced", "sources-classes")
+            and self.loss.class_weights != "none"
+        ):
             raise ValueError("use either a balanced sampler or class weights, not both")
         return self
 

@@ -21,6 +21,7 @@ from dermcad.training.data import (
     ImageTable,
     balanced_sample_weights,
     collate,
+    source_sample_weights,
     worker_seeder,
 )
 from dermcad.training.recipe import Recipe
@@ -155,10 +156,19 @@ def make_loaders(
     generator = torch.Generator().manual_seed(recipe.seed)
     sampler: Any = None
     dist_sampler: DistributedSampler[Any] | None = None
-    if recipe.data.sampler == "balanced":
+    if recipe.data.sampler != "shuffle":
         if dist.enabled:
-            raise UserError("the balanced sampler is not supported with several processes")
-        weights = balanced_sample_weights(train.labels, recipe.model.num_classes)
+            raise UserError(
+                f"the {recipe.data.sampler} sampler is not supported with several processes"
+            )
+        if recipe.data.sampler == "balanced":
+            weights = balanced_sample_weights(train.labels, recipe.model.num_classes)
+        else:
+            weights = source_sample_weights(
+                train.labels,
+                train.sources,
+                balance_classes=recipe.data.sampler == "sources-classes",
+            )
         sampler = WeightedRandomSampler(
             weights.tolist(), len(train), replacement=True, generator=generator
         )
