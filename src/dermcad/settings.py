@@ -16,7 +16,7 @@ from dermcad.errors import UserError, describe_errors
 from dermcad.inference.preprocess import DEFAULT_MAX_PIXELS
 
 MiB = 1024 * 1024
-SHIPPED_MODEL_ID = "ham10000-lite0-224"
+SHIPPED_MODEL_ID = "ham-isic2017-lite0-224"
 
 
 def default_registry() -> Path:
